@@ -1,0 +1,1 @@
+"""Sky-crane landing plant: physics only, no I/O and no wall clock."""
