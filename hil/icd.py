@@ -1,0 +1,266 @@
+"""The register interface (ICD): the one source of truth for every Modbus register.
+
+Four blocks of holding registers. f32 and u32 occupy two registers, high word first
+(big-endian word order, big-endian bytes in each word), so a whole block is simply the
+big-endian struct packing of its fields. The C header `firmware/core/icd.h` and the table
+in `docs/icd.md` are generated from this module (`hil icd generate`).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import struct
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+ICD_VERSION = 1
+
+_TYPE_CODES = {"u16": "H", "u32": "I", "f32": "f"}
+_TYPE_WORDS = {"u16": 1, "u32": 2, "f32": 2}
+
+
+class ControllerState(enum.IntEnum):
+    """Controller states reported in the command block (see docs/controller.md)."""
+
+    STANDBY = 0           # no sensor frame yet
+    POWERED_DESCENT = 1   # braking along the velocity-altitude profile
+    CONSTANT_VELOCITY = 2  # descending at v_cv_mps, waiting for separation altitude
+    SKY_CRANE = 3         # rover separated, bridles paying out, detector not yet armed
+    TOUCHDOWN_ARMED = 4   # bridles out and settled, watching the throttle for the offload
+    TOUCHDOWN = 5         # touchdown declared, waiting cut_delay_s before the cut
+    FLYAWAY = 6           # bridles cut, hover, climb, tilt away
+    ENGINES_OFF = 7       # flyaway burn complete, engines off
+
+
+class DeviceKind(enum.IntEnum):
+    """What kind of controller answers (identity block)."""
+
+    REFERENCE = 1  # Python reference controller (loopback)
+    SIL = 2        # firmware core built for the host
+    AVR = 3        # firmware on an AVR (emulated or board)
+    STM32 = 4      # firmware on an STM32 (emulated or board)
+
+
+class TimingMode(enum.IntEnum):
+    """How the device schedules its control step."""
+
+    LOCKSTEP = 0   # one step per sensor frame, clock from the frame's timestamp
+    REALTIME = 1   # its own timer, newest frame (a later issue)
+
+
+class SensorFlags(enum.IntFlag):
+    """Bits of the sensor block's `flags` register."""
+
+    RADAR_VALID = 1   # altitude and velocities are a valid radar solution
+    SEPARATED = 2     # rover separation confirmed (pyro)
+    CUT = 4           # bridle cut confirmed (pyro)
+
+
+class Discretes(enum.IntFlag):
+    """Bits of the command block's `discretes` register; each latches once set."""
+
+    SEPARATE = 1      # fire the rover separation
+    CUT = 2           # cut the bridles and umbilical
+
+
+class Faults(enum.IntFlag):
+    """Bits of the command block's `faults` register."""
+
+    SENSOR_INVALID = 1   # the radar solution was invalid; last command held
+    FRAME_SKIP = 2       # the frame number did not follow the previous one
+    CLOCK_BACKWARDS = 4  # the frame timestamp did not advance
+
+
+TD_NOT_DECLARED = 0xFFFFFFFF  # td_time_us before touchdown is declared
+
+
+@dataclass(frozen=True)
+class Field:
+    """One register (or register pair) of a block."""
+
+    name: str
+    type: str          # u16, u32 or f32
+    unit: str
+    meaning: str
+    default: float | None = None  # config fields only
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def words(self) -> int:
+        return _TYPE_WORDS[self.type]
+
+
+@dataclass(frozen=True)
+class Block:
+    """A contiguous run of registers that is read or written as one."""
+
+    name: str
+    base: int
+    access: str        # "r" (device to host) or "w" (host to device) or "rw"
+    meaning: str
+    fields: tuple[Field, ...]
+    _format: str = field(init=False, repr=False)
+    _words: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        codes = "".join(_TYPE_CODES[f.type] for f in self.fields)
+        object.__setattr__(self, "_format", ">" + codes)
+        object.__setattr__(self, "_words", sum(f.words for f in self.fields))
+
+    @property
+    def length(self) -> int:
+        """Number of 16-bit registers."""
+        return self._words
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def address_of(self, name: str) -> int:
+        address = self.base
+        for f in self.fields:
+            if f.name == name:
+                return address
+            address += f.words
+        raise KeyError(f"{self.name} block has no field {name!r}")
+
+    def field_named(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"{self.name} block has no field {name!r}")
+
+    def addresses(self) -> list[tuple[int, Field]]:
+        out, address = [], self.base
+        for f in self.fields:
+            out.append((address, f))
+            address += f.words
+        return out
+
+    def encode(self, values: Sequence[float]) -> list[int]:
+        """Field values, in field order, to registers. Raises ValueError naming the block."""
+        try:
+            raw = struct.pack(self._format, *values)
+        except (struct.error, OverflowError) as exc:
+            raise ValueError(f"cannot encode {self.name} block: {exc}") from None
+        return list(struct.unpack(f">{self._words}H", raw))
+
+    def encode_map(self, values: Mapping[str, float]) -> list[int]:
+        return self.encode([values[n] for n in self.names])
+
+    def decode(self, registers: Sequence[int]) -> tuple:
+        """Registers to field values in field order (f32 NaN stays NaN)."""
+        if len(registers) != self._words:
+            raise ValueError(f"{self.name} block needs {self._words} registers, got {len(registers)}")
+        raw = struct.pack(f">{self._words}H", *registers)
+        return struct.unpack(self._format, raw)
+
+    def decode_map(self, registers: Sequence[int]) -> dict[str, float]:
+        return dict(zip(self.names, self.decode(registers)))
+
+
+def _cfg(name: str, typ: str, unit: str, default: float, lo: float, hi: float, meaning: str) -> Field:
+    return Field(name, typ, unit, meaning, default, lo, hi)
+
+
+IDENTITY = Block("identity", 0x0000, "r", "who answers: read once at connect", (
+    Field("icd_version", "u16", "-", "ICD version this device was built against"),
+    Field("layout_hash", "u32", "-", "CRC-32 of the register layout; the host refuses a mismatch"),
+    Field("device_kind", "u16", "-", "DeviceKind: 1 reference, 2 SIL, 3 AVR, 4 STM32"),
+    Field("build_id", "u32", "-", "firmware build (major<<16 | minor<<8 | patch, or a build number)"),
+))
+
+CONFIG = Block("config", 0x0040, "rw", "timing and controller tuning; written at run start", (
+    _cfg("timing_mode", "u16", "-", 0, 0, 1, "TimingMode: 0 lockstep, 1 real-time"),
+    _cfg("control_rate_hz", "f32", "Hz", 50.0, 10.0, 500.0, "control step rate"),
+    _cfg("throttle_min", "f32", "-", 0.1, 0.0, 0.5, "lowest throttle commanded while the engines burn"),
+    _cfg("throttle_init", "f32", "-", 0.35, 0.05, 1.0, "initial hover-throttle estimate (integrator)"),
+    _cfg("kp_vz", "f32", "1/s", 4.0, 0.0, 20.0, "vertical velocity loop gain (acceleration per velocity error)"),
+    _cfg("ki_vz", "f32", "1/m", 0.6, 0.0, 10.0, "hover-throttle estimate gain (fraction per metre of error)"),
+    _cfg("brake_decel_mps2", "f32", "m/s^2", 3.0, 0.5, 10.0, "deceleration of the braking profile"),
+    _cfg("v_cv_mps", "f32", "m/s", 0.75, 0.2, 3.0, "constant-velocity descent speed (MSL: 0.75)"),
+    _cfg("h_cv_m", "f32", "m", 22.0, 5.0, 200.0, "altitude where the constant-velocity descent begins"),
+    _cfg("h_sep_m", "f32", "m", 20.0, 5.0, 100.0, "altitude of rover separation"),
+    _cfg("kp_vx", "f32", "rad s/m", 0.05, 0.0, 1.0, "tilt per m/s of horizontal velocity"),
+    _cfg("tilt_max_rad", "f32", "rad", 0.15, 0.0, 0.8, "largest tilt commanded before the cut"),
+    _cfg("bridle_full_m", "f32", "m", 7.5, 1.0, 20.0, "BUD length at which the bridles count as out"),
+    _cfg("td_enable", "u16", "-", 1, 0, 1, "1 enables touchdown detection"),
+    _cfg("td_arm_delay_s", "f32", "s", 1.5, 0.0, 10.0, "wait after bridles out before arming (snatch)"),
+    _cfg("td_drop_frac", "f32", "-", 0.3, 0.0, 0.9, "relative throttle drop below the baseline that counts"),
+    _cfg("td_persist_s", "f32", "s", 1.0, 0.0, 5.0, "how long the drop must persist"),
+    _cfg("td_baseline_tau_s", "f32", "s", 2.0, 0.1, 30.0, "time constant of the throttle baseline filter"),
+    _cfg("cut_delay_s", "f32", "s", 0.5, 0.0, 5.0, "touchdown declared to bridle cut"),
+    _cfg("flyaway_hover_s", "f32", "s", 0.2, 0.0, 5.0, "hover after the cut (MSL: about 0.19 s)"),
+    _cfg("flyaway_climb_s", "f32", "s", 1.5, 0.0, 10.0, "vertical climb before tilting away"),
+    _cfg("flyaway_climb_mps", "f32", "m/s", 4.0, 0.0, 20.0, "vertical speed of the climb"),
+    _cfg("flyaway_tilt_rad", "f32", "rad", 0.75, 0.0, 1.2, "tilt of the flyaway burn"),
+    _cfg("flyaway_throttle", "f32", "-", 0.5, 0.0, 1.0, "throttle of the flyaway burn"),
+    _cfg("flyaway_burn_s", "f32", "s", 3.0, 0.0, 30.0, "length of the flyaway burn; then engines off"),
+))
+
+SENSORS = Block("sensors", 0x0100, "w", "one sensor frame per control cycle (host to device, FC23 write)", (
+    Field("frame", "u32", "-", "frame number, +1 each cycle"),
+    Field("t_us", "u32", "us", "plant time of the frame; the device's clock in lockstep"),
+    Field("altitude_m", "f32", "m", "radar altitude of the descent stage"),
+    Field("vz_mps", "f32", "m/s", "vertical velocity, up positive"),
+    Field("vx_mps", "f32", "m/s", "horizontal velocity"),
+    Field("bridle_length_m", "f32", "m", "bridle length paid out (BUD encoder)"),
+    Field("flags", "u16", "-", "SensorFlags: 1 radar valid, 2 separated, 4 cut"),
+))
+
+COMMANDS = Block("commands", 0x0180, "r", "the answer to the frame (device to host, FC23 read)", (
+    Field("frame", "u32", "-", "echo of the sensor frame this answers"),
+    Field("state", "u16", "-", "ControllerState"),
+    Field("throttle", "f32", "-", "throttle 0..1 of full thrust; 0 is engines off"),
+    Field("tilt_rad", "f32", "rad", "commanded tilt of the thrust vector, + toward +x"),
+    Field("discretes", "u16", "-", "Discretes: 1 separate rover, 2 cut bridles (latched)"),
+    Field("td_time_us", "u32", "us", "frame time when touchdown was declared; 0xFFFFFFFF before"),
+    Field("faults", "u16", "-", "Faults: 1 sensor invalid, 2 frame skip, 4 clock backwards"),
+    Field("step_time_us", "u32", "us", "duration of this control step on the device"),
+))
+
+BLOCKS = (IDENTITY, CONFIG, SENSORS, COMMANDS)
+ENUMS = (ControllerState, DeviceKind, TimingMode, SensorFlags, Discretes, Faults)
+
+
+def layout_text() -> str:
+    """Canonical text of everything both sides must agree on; the layout hash is its CRC-32."""
+    lines = [f"icd {ICD_VERSION}"]
+    for block in BLOCKS:
+        lines.append(f"block {block.name} {block.base:#06x} {block.access}")
+        lines += [f"  {addr:#06x} {f.name} {f.type} {f.unit}" for addr, f in block.addresses()]
+    for enum_cls in ENUMS:
+        lines.append(f"enum {enum_cls.__name__} " + " ".join(f"{m.name}={m.value}" for m in enum_cls))
+    return "\n".join(lines) + "\n"
+
+
+LAYOUT_HASH = zlib.crc32(layout_text().encode())
+
+
+def config_defaults() -> dict[str, float]:
+    return {f.name: f.default for f in CONFIG.fields}
+
+
+def check_config_value(name: str, value: float) -> float:
+    """Validate one config value against the ICD limits; raises KeyError or ValueError."""
+    f = CONFIG.field_named(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if f.type == "u16" and value != int(value):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if not f.minimum <= value <= f.maximum:
+        raise ValueError(f"{name} = {value} is outside {f.minimum}..{f.maximum}")
+    return int(value) if f.type == "u16" else float(value)
+
+
+def encode_config(values: Mapping[str, float]) -> list[int]:
+    return CONFIG.encode([values[n] for n in CONFIG.names])
+
+
+def version_build_id(version: str) -> int:
+    """'1.2.3' -> 0x010203: the build id a Python-side device reports."""
+    parts = [int(p) for p in (version.split(".") + ["0", "0"])[:3]]
+    return (parts[0] << 16) | (parts[1] << 8) | parts[2]
