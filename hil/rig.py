@@ -1,0 +1,112 @@
+"""Rig files: which controller to fly against and how to reach it (passive, validated data)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from hil import icd
+from hil.errors import ConfigError
+
+DEVICE_KINDS = ("loopback", "serial")
+TIMING_MODES = ("lockstep",)
+# Set by the rig's own fields, so a [controller] table may not set them.
+_RIG_OWNED_CONFIG = ("timing_mode", "control_rate_hz")
+
+
+@dataclass(frozen=True)
+class Rig:
+    """One bench setup. The defaults are the built-in loopback rig (rigs/loopback.toml)."""
+
+    name: str = "loopback"
+    description: str = "Python reference controller behind a virtual Modbus RTU device on a pty"
+    kind: str = "loopback"          # loopback | serial
+    port: str = ""                  # any pyserial URL; serial kind only
+    baudrate: int = 115200
+    unit: int = 1                   # Modbus unit (slave) address
+    timeout_s: float = 0.5          # response timeout per transaction
+    boot_wait_s: float = 0.0        # wait after opening the port (an Uno resets on open)
+    timing: str = "lockstep"
+    control_rate_hz: float = 50.0
+    controller: dict = field(default_factory=dict)  # config register overrides
+    source: str = "built-in"
+
+
+_TYPES = {"name": str, "description": str, "kind": str, "port": str, "baudrate": int, "unit": int,
+          "timeout_s": float, "boot_wait_s": float, "timing": str, "control_rate_hz": float}
+
+
+def load_rig(path: str | Path) -> Rig:
+    """Read and validate a rig file; every problem is one ConfigError line naming file and field."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"rig file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read rig file {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+    values: dict = {"source": str(path)}
+    for key, value in data.items():
+        if key == "controller":
+            values["controller"] = check_controller_table(value, f"{path}: controller")
+            continue
+        if key not in _TYPES:
+            raise ConfigError(f"{path}: unknown field {key!r} (known: {', '.join(sorted(_TYPES))}, controller)")
+        values[key] = _typed(value, _TYPES[key], f"{path}: {key}")
+    rig = Rig(**values)
+    _check(rig, path)
+    return rig
+
+
+def _typed(value, kind: type, where: str):
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ConfigError(f"{where} must be {'a number' if kind in (int, float) else 'a string'}"
+                          f"{' (whole)' if kind is int else ''}, got {value!r}")
+    return value
+
+
+def _check(rig: Rig, path: Path) -> None:
+    if rig.kind not in DEVICE_KINDS:
+        raise ConfigError(f"{path}: kind {rig.kind!r} is not one of {', '.join(DEVICE_KINDS)}")
+    if rig.timing not in TIMING_MODES:
+        raise ConfigError(f"{path}: timing {rig.timing!r} is not supported yet (only lockstep)")
+    if rig.kind == "serial" and not rig.port:
+        raise ConfigError(f"{path}: port is required for kind 'serial' (a device path or pyserial URL)")
+    for name in ("baudrate", "timeout_s", "control_rate_hz"):
+        if getattr(rig, name) <= 0:
+            raise ConfigError(f"{path}: {name} must be positive, got {getattr(rig, name)}")
+    if rig.boot_wait_s < 0:
+        raise ConfigError(f"{path}: boot_wait_s must not be negative")
+    if not 1 <= rig.unit <= 247:
+        raise ConfigError(f"{path}: unit must be a Modbus address 1..247, got {rig.unit}")
+    try:
+        icd.check_config_value("control_rate_hz", rig.control_rate_hz)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def check_controller_table(table, where: str) -> dict:
+    """Validate a [controller] table of config-register overrides against the ICD limits."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table of config register values")
+    checked = {}
+    for name, value in table.items():
+        if name in _RIG_OWNED_CONFIG:
+            raise ConfigError(f"{where}.{name} is set by the rig's timing/control_rate_hz fields")
+        try:
+            checked[name] = icd.check_config_value(name, value)
+        except KeyError:
+            known = ", ".join(n for n in icd.CONFIG.names if n not in _RIG_OWNED_CONFIG)
+            raise ConfigError(f"{where}: unknown config register {name!r} (known: {known})") from None
+        except ValueError as exc:
+            raise ConfigError(f"{where}.{exc}") from None
+    return checked
+
+
+def rig_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(Rig))
