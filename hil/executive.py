@@ -1,0 +1,58 @@
+"""Lockstep executive: the plant drives time; one FC23 exchange per control cycle."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from hil import icd
+from hil.errors import FrameError
+from hil.icd import Discretes, SensorFlags
+
+CycleObserver = Callable[[int, object, object, tuple], None]
+
+
+class LockstepExecutive:
+    """Sample sensors, exchange one frame, apply the commands, integrate to the next cycle.
+
+    Deterministic: nothing here reads the wall clock except to measure the link, so the same
+    scenario and seed give the same landing at any link speed.
+    """
+
+    def __init__(self, plant, link, control_rate_hz: float, observers: list[CycleObserver]) -> None:
+        self.plant = plant
+        self.link = link
+        self.dt = 1.0 / control_rate_hz
+        self.observers = observers
+        self.cycles = 0  # completed cycles; the frame in flight is cycles + 1
+        self.round_trips_us: list[float] = []
+
+    def run(self, max_time_s: float) -> str:
+        """Fly until the descent stage is on the ground or the time limit; returns why it stopped."""
+        plant, link = self.plant, self.link
+        write_base, read_base, read_len = icd.SENSORS.base, icd.COMMANDS.base, icd.COMMANDS.length
+        while not plant.ended:
+            if plant.t >= max_time_s - 1e-9:
+                return f"time limit {max_time_s:g} s"
+            frame = self.cycles + 1
+            sensors = plant.sense()
+            flags = ((SensorFlags.RADAR_VALID if sensors.radar_valid else 0)
+                     | (SensorFlags.SEPARATED if sensors.separated else 0)
+                     | (SensorFlags.CUT if sensors.cut else 0))
+            registers = icd.SENSORS.encode((frame, round(sensors.t * 1e6), sensors.altitude_m, sensors.vz_mps,
+                                            sensors.vx_mps, sensors.bridle_length_m, flags))
+            started = time.perf_counter()
+            reply = link.read_write(write_base, registers, read_base, read_len, frame=frame)
+            self.round_trips_us.append((time.perf_counter() - started) * 1e6)
+            command = icd.COMMANDS.decode(reply)
+            if command[0] != frame:
+                raise FrameError(f"device answered frame {command[0]} to frame {frame}",
+                                 port=link.port, frame=frame)
+            truth = plant.truth()
+            _, _, throttle, tilt, discretes, _, _, _ = command
+            plant.apply(throttle, tilt, bool(discretes & Discretes.SEPARATE), bool(discretes & Discretes.CUT))
+            for observe in self.observers:
+                observe(frame, truth, sensors, command)
+            self.cycles = frame  # completed and recorded
+            plant.advance(self.dt)
+        return "descent stage on the ground"

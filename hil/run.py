@@ -1,0 +1,160 @@
+"""Fly one landing: start the device, handshake, run the executive, judge, write the run folder."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from hil import __version__, icd
+from hil.devices import device_for
+from hil.errors import HilError
+from hil.executive import LockstepExecutive
+from hil.handshake import configure, identify, wait_for_boot
+from hil.link.rtu_client import RtuClient
+from hil.plots import plot_landing
+from hil.rig import Rig, check_controller_table
+from hil.telemetry import TelemetryWriter, read_telemetry, write_summary
+from hil.verdict import LandingJudge, judge, load_criteria
+from plant.model import Plant
+from plant.scenario import Scenario
+from plant.sensors import SensorFrame
+from plant.truth import Truth
+
+
+@dataclass
+class RunResult:
+    """What a run produced; `error` is set when it stopped before the landing was complete."""
+
+    out_dir: Path
+    passed: bool = False
+    metrics: dict = field(default_factory=dict)
+    checks: list = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    error: str | None = None
+    interrupted: bool = False
+
+
+def default_out_dir(scenario: Scenario, seed: int) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{stamp}-{scenario.name}-seed{seed}"
+
+
+def controller_config(rig: Rig, scenario: Scenario) -> dict:
+    """ICD defaults, then the scenario's [controller] table, then the rig's, then rig timing."""
+    values = icd.config_defaults()
+    values.update(check_controller_table(scenario.controller, f"scenario {scenario.name}: controller"))
+    values.update(rig.controller)
+    values["timing_mode"] = int(icd.TimingMode.LOCKSTEP)
+    values["control_rate_hz"] = rig.control_rate_hz
+    return values
+
+
+class Progress:
+    """Receives one call per cycle; the CLI's live line implements it."""
+
+    def cycle(self, truth, command: tuple) -> None: ...
+    def done(self) -> None: ...
+
+
+def fly(rig: Rig, scenario: Scenario, *, seed: int | None = None, out_dir: Path | None = None,
+        criteria_path: str | None = None, progress: Progress | None = None) -> RunResult:
+    """Fly one landing and write telemetry.csv, summary.json and landing.png to out_dir.
+
+    Configuration errors raise before anything starts. Once flying, a link error or Ctrl-C
+    ends the run but everything recorded so far is still written; the error is in the result.
+    """
+    criteria = load_criteria(criteria_path)
+    config = controller_config(rig, scenario)
+    seed = scenario.seed if seed is None else seed
+    out_dir = out_dir or default_out_dir(scenario, seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = RunResult(out_dir)
+    plant = Plant(scenario.params, scenario.initial, np.random.default_rng(seed))
+    landing = LandingJudge(scenario.params.rover.deck_height_m, scenario.params.bridle.length_m)
+    telemetry = TelemetryWriter(out_dir, Truth, SensorFrame)
+    progress = progress or Progress()
+
+    def observe(frame, truth, sensors, command):
+        telemetry.record(frame, truth, sensors, command)
+        landing.observe(truth, command[5] != icd.TD_NOT_DECLARED)
+        progress.cycle(truth, command)
+
+    device = device_for(rig)
+    crash: Exception | None = None
+    executive = None
+    identity: dict = {}
+    stop_reason = "not started"
+    wall_start = time.perf_counter()
+    try:
+        url = device.start()
+        with RtuClient(url, baudrate=rig.baudrate, timeout_s=rig.timeout_s, unit=rig.unit) as link:
+            wait_for_boot(rig.boot_wait_s)
+            identity = identify(link)
+            configure(link, config)
+            executive = LockstepExecutive(plant, link, rig.control_rate_hz, [observe])
+            stop_reason = executive.run(scenario.max_time_s)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        result.error = stop_reason = "interrupted (Ctrl-C)"
+    except Exception as exc:  # noqa: BLE001 - recorded; a bug is re-raised once outputs are written
+        result.error = stop_reason = str(exc) or type(exc).__name__
+        crash = None if isinstance(exc, HilError) else exc
+    finally:
+        device.stop()
+        telemetry.close()
+        progress.done()
+    wall_s = time.perf_counter() - wall_start
+
+    result.metrics = landing.metrics(plant)
+    passed, checks = judge(result.metrics, criteria)
+    result.passed = passed and result.error is None
+    result.checks = checks
+    result.summary = _summary(rig, scenario, seed, config, identity, plant, executive, stop_reason,
+                              wall_s, result)
+    write_summary(out_dir, result.summary)
+    if telemetry.rows:
+        plot_landing(read_telemetry(telemetry.path), result.metrics, out_dir,
+                     f"{scenario.name} (seed {seed}) on {rig.name}: {result.summary['verdict']}")
+    if crash is not None:
+        raise crash
+    return result
+
+
+def _summary(rig, scenario, seed, config, identity, plant, executive, stop_reason, wall_s, result) -> dict:
+    import pymodbus
+    round_trips = executive.round_trips_us if executive else []
+    verdict = "ERROR" if result.error else ("PASS" if result.passed else "FAIL")
+    return {
+        "verdict": verdict,
+        "error": result.error,
+        "stop_reason": stop_reason,
+        "scenario": scenario.name,
+        "seed": seed,
+        "rig": asdict(rig),
+        "device": identity,
+        "icd": {"version": icd.ICD_VERSION, "layout_hash": f"0x{icd.LAYOUT_HASH:08X}"},
+        "versions": {"skycrane_hil": __version__, "python": platform.python_version(),
+                     "pymodbus": pymodbus.__version__, "numpy": np.__version__},
+        "controller_config": config,
+        "metrics": result.metrics,
+        "criteria": result.checks,
+        "events": [{"name": e.name, "t": e.t, **e.data} for e in plant.events],
+        "sim_time_s": plant.t,
+        "wall_time_s": wall_s,
+        "cycles": executive.cycles if executive else 0,
+        "link_round_trip_us": _stats(round_trips),
+    }
+
+
+def _stats(samples: list[float]) -> dict:
+    if not samples:
+        return {}
+    ordered = sorted(samples)
+    return {"mean": statistics.fmean(ordered), "p50": ordered[len(ordered) // 2],
+            "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], "max": ordered[-1]}

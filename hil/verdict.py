@@ -1,0 +1,128 @@
+"""Landing metrics from plant truth, and the pass/fail criteria they are judged against."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from hil.errors import ConfigError
+
+NOT_MEASURED = float("nan")
+
+
+@dataclass(frozen=True)
+class Criterion:
+    metric: str
+    minimum: float | None = None
+    maximum: float | None = None
+    equals: bool | None = None
+    why: str = ""
+
+    def describe(self) -> str:
+        if self.equals is not None:
+            return f"== {str(self.equals).lower()}"
+        if self.minimum is not None and self.maximum is not None:
+            return f"{self.minimum:g} .. {self.maximum:g}"
+        return f"<= {self.maximum:g}" if self.maximum is not None else f">= {self.minimum:g}"
+
+    def passes(self, value) -> bool:
+        if self.equals is not None:
+            return value is self.equals
+        if value is None or isinstance(value, bool) or math.isnan(value):
+            return False  # not measured (no contact, no declaration) never passes
+        if self.minimum is not None and value < self.minimum:
+            return False
+        return self.maximum is None or value <= self.maximum
+
+
+class LandingJudge:
+    """Watches every control cycle and the plant's events; produces the landing metrics."""
+
+    def __init__(self, rover_deck_height_m: float, bridle_length_m: float) -> None:
+        self.deck_height = rover_deck_height_m
+        self.bridle_length = bridle_length_m
+        self.min_clearance = math.inf
+        self.td_declared_s: float | None = None
+
+    def observe(self, truth, td_declared: bool) -> None:
+        # Clearance counts once the bridles are out (or cut): at separation the gap is zero by design.
+        if truth.cut or (truth.separated and truth.bridle_length_m >= self.bridle_length - 1e-6):
+            gap = math.hypot(truth.ds_x - truth.rover_x, truth.ds_z - (truth.rover_z + self.deck_height))
+            self.min_clearance = min(self.min_clearance, gap)
+        if td_declared and self.td_declared_s is None:
+            self.td_declared_s = truth.t
+
+    def metrics(self, plant) -> dict:
+        truth = plant.truth()
+        contact = plant.first_contact
+        contact_t = contact["t"] if contact else None
+        cut_t = plant.event_time("bridle_cut")
+        return {
+            "contact_time_s": _or_nan(contact_t),
+            "rover_vz_at_contact_mps": abs(contact["vz"]) if contact else NOT_MEASURED,
+            "rover_vx_at_contact_mps": abs(contact["vx"]) if contact else NOT_MEASURED,
+            "td_declared_time_s": _or_nan(self.td_declared_s),
+            "td_latency_s": (self.td_declared_s - contact_t
+                             if contact_t is not None and self.td_declared_s is not None else NOT_MEASURED),
+            "cut_time_s": _or_nan(cut_t),
+            "cut_before_contact": cut_t is not None and (contact_t is None or cut_t < contact_t),
+            "separation_time_s": _or_nan(plant.event_time("rover_separation")),
+            "min_clearance_m": self.min_clearance if math.isfinite(self.min_clearance) else NOT_MEASURED,
+            "flyaway_distance_m": abs(truth.ds_x - truth.rover_x) if plant.ended else NOT_MEASURED,
+            "ds_impact_time_s": _or_nan(plant.event_time("ds_ground_contact")),
+            "propellant_left_kg": truth.propellant_kg,
+        }
+
+
+def _or_nan(value: float | None) -> float:
+    return NOT_MEASURED if value is None else value
+
+
+def load_criteria(path: str | Path | None = None) -> list[Criterion]:
+    """The default criteria, with any entries from `path` replacing the defaults of the same name."""
+    defaults = resources.files("hil").joinpath("data/criteria.toml").read_text()
+    merged = _parse(tomllib.loads(defaults), "built-in criteria")
+    if path is not None:
+        path = Path(path)
+        try:
+            text = path.read_text()
+            data = tomllib.loads(text)
+        except FileNotFoundError:
+            raise ConfigError(f"criteria file not found: {path}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+        merged.update(_parse(data, str(path)))
+    return list(merged.values())
+
+
+_METRICS = ("rover_vz_at_contact_mps", "rover_vx_at_contact_mps", "td_latency_s", "cut_before_contact",
+            "min_clearance_m", "flyaway_distance_m", "propellant_left_kg", "contact_time_s")
+
+
+def _parse(data: dict, where: str) -> dict[str, Criterion]:
+    out = {}
+    for metric, spec in data.items():
+        if metric not in _METRICS:
+            raise ConfigError(f"{where}: unknown metric {metric!r} (known: {', '.join(_METRICS)})")
+        if not isinstance(spec, dict) or not spec.keys() & {"min", "max", "equals"}:
+            raise ConfigError(f"{where}: {metric} needs min, max or equals")
+        for key, value in spec.items():
+            if key in ("min", "max") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ConfigError(f"{where}: {metric}.{key} must be a number, got {value!r}")
+            if key == "equals" and not isinstance(value, bool):
+                raise ConfigError(f"{where}: {metric}.equals must be true or false, got {value!r}")
+            if key not in ("min", "max", "equals", "why"):
+                raise ConfigError(f"{where}: {metric} has unknown key {key!r} (min, max, equals, why)")
+        out[metric] = Criterion(metric, spec.get("min"), spec.get("max"), spec.get("equals"),
+                                spec.get("why", ""))
+    return out
+
+
+def judge(metrics: dict, criteria: list[Criterion]) -> tuple[bool, list[dict]]:
+    """Each criterion against its metric; the landing passes only if all do."""
+    rows = [{"metric": c.metric, "value": metrics.get(c.metric), "criterion": c.describe(),
+             "passed": c.passes(metrics.get(c.metric)), "why": c.why} for c in criteria]
+    return all(r["passed"] for r in rows), rows
