@@ -1,0 +1,175 @@
+"""The `hil` command: land, scenarios, icd, bench. Exit 0 pass, 1 landing failed, 2 usage/config/link."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+from hil import __version__, icd
+from hil.errors import HilError
+from plant.scenario import ScenarioError
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+_LABELS = {
+    "rover_vz_at_contact_mps": ("rover vertical speed at contact", "m/s"),
+    "rover_vx_at_contact_mps": ("rover horizontal speed at contact", "m/s"),
+    "td_latency_s": ("contact to touchdown declared", "s"),
+    "cut_before_contact": ("bridle cut before contact", ""),
+    "min_clearance_m": ("closest descent stage to rover deck", "m"),
+    "flyaway_distance_m": ("descent stage impact distance", "m"),
+    "propellant_left_kg": ("propellant left", "kg"),
+    "contact_time_s": ("first rover contact", "s"),
+}
+
+
+class LiveLine:
+    """One status line redrawn a few times a second on a terminal; state changes as log lines."""
+
+    def __init__(self, stream=sys.stderr, interval_s: float = 0.2) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self.interval = interval_s
+        self.next_draw = 0.0
+        self.state = None
+
+    def cycle(self, truth, command: tuple) -> None:
+        state = command[1]
+        if state != self.state:
+            self.state = state
+            name = icd.ControllerState(state).name if state in icd.ControllerState._value2member_map_ else state
+            self._clear()
+            print(f"  t={truth.t:7.2f} s  {name:<18} altitude {truth.ds_z:8.1f} m  "
+                  f"vz {truth.ds_vz:7.2f} m/s", flush=True)
+        now = time.monotonic()
+        if self.live and now >= self.next_draw:
+            self.next_draw = now + self.interval
+            self.stream.write(f"\r  t={truth.t:7.2f} s  alt {truth.ds_z:8.1f} m  vz {truth.ds_vz:7.2f} m/s  "
+                              f"throttle {command[2]:4.2f}  rover {truth.rover_z:7.2f} m ")
+            self.stream.flush()
+
+    def _clear(self) -> None:
+        if self.live:
+            self.stream.write("\r" + " " * 100 + "\r")
+
+    def done(self) -> None:
+        self._clear()
+
+
+def _format_value(value, unit: str) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "not measured"
+    return f"{value:.3f} {unit}".strip()
+
+
+def cmd_land(args) -> int:
+    from hil.rig import Rig, load_rig
+    from hil.run import fly
+    from plant.scenario import load_scenario
+
+    rig = load_rig(args.rig) if args.rig else Rig()
+    scenario = load_scenario(args.scenario)
+    seed = scenario.seed if args.seed is None else args.seed
+    print(f"skycrane-hil {__version__}: scenario {scenario.name}, seed {seed}, rig {rig.name} ({rig.kind})")
+    result = fly(rig, scenario, seed=seed, out_dir=Path(args.out) if args.out else None,
+                 criteria_path=args.criteria, progress=None if args.quiet else LiveLine())
+    summary = result.summary
+    print()
+    print(f"  {'metric':<38} {'value':>14}   {'criterion':<12} result")
+    for row in result.checks:
+        label, unit = _LABELS.get(row["metric"], (row["metric"], ""))
+        mark = "pass" if row["passed"] else "FAIL"
+        print(f"  {label:<38} {_format_value(row['value'], unit):>14}   {row['criterion']:<12} {mark}")
+    judged = {row["metric"] for row in result.checks}
+    for metric in ("propellant_left_kg", "contact_time_s"):
+        if metric not in judged:
+            label, unit = _LABELS[metric]
+            print(f"  {label:<38} {_format_value(result.metrics.get(metric), unit):>14}")
+    sim, wall = summary["sim_time_s"], summary["wall_time_s"]
+    print(f"\n  {sim:.1f} s flown in {wall:.2f} s wall ({sim / wall:.1f}x real time), "
+          f"{summary['cycles']} cycles; run folder {result.out_dir}")
+    if result.error:
+        print(f"hil: error: {result.error}", file=sys.stderr)
+        print(f"  {summary['verdict']}: the run stopped early; what it recorded is in {result.out_dir}")
+        return EXIT_INTERRUPTED if result.interrupted else EXIT_ERROR
+    print(f"  {summary['verdict']}")
+    return EXIT_PASS if result.passed else EXIT_FAIL
+
+
+def cmd_scenarios(args) -> int:
+    from plant.scenario import list_scenarios
+    for name, description in list_scenarios():
+        print(f"{name:<20} {description}")
+    return EXIT_PASS
+
+
+def cmd_icd(args) -> int:
+    from hil import icd_codegen
+    root = Path(args.root)
+    if args.action == "generate":
+        written = icd_codegen.write_all(root)
+        print("\n".join(f"wrote {p}" for p in written) or "generated files are up to date")
+        return EXIT_PASS
+    stale = icd_codegen.stale_files(root)
+    if stale:
+        print(f"hil: error: stale generated files: {', '.join(map(str, stale))}; run `hil icd generate`",
+              file=sys.stderr)
+        return EXIT_ERROR
+    print(f"ICD v{icd.ICD_VERSION} layout 0x{icd.LAYOUT_HASH:08X}: generated files are up to date")
+    return EXIT_PASS
+
+
+def cmd_bench(args) -> int:
+    from hil.bench import run_bench
+    run_bench(runs=args.runs, json_path=args.json)
+    return EXIT_PASS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hil", description="Sky-crane landing hardware-in-the-loop testbed.")
+    parser.add_argument("--version", action="version", version=f"skycrane-hil {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    land = sub.add_parser("land", help="fly one landing and judge it")
+    land.add_argument("--rig", help="rig file (default: the built-in loopback rig)")
+    land.add_argument("--scenario", default="nominal", help="scenario name or .toml file (default: nominal)")
+    land.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    land.add_argument("--out", help="run folder (default: runs/<time>-<scenario>-seed<N>)")
+    land.add_argument("--criteria", help="criteria file overriding the default criteria")
+    land.add_argument("--quiet", action="store_true", help="no progress output while flying")
+    land.set_defaults(func=cmd_land)
+
+    scen = sub.add_parser("scenarios", help="list the scenarios shipped with the package")
+    scen.set_defaults(func=cmd_scenarios)
+
+    icd_p = sub.add_parser("icd", help="generate or check firmware/core/icd.h and docs/icd.md")
+    icd_p.add_argument("action", choices=("generate", "check"))
+    icd_p.add_argument("--root", default=".", help="project root (default: current folder)")
+    icd_p.set_defaults(func=cmd_icd)
+
+    bench = sub.add_parser("bench", help="measure landing wall time and link overhead")
+    bench.add_argument("--runs", type=int, default=3, help="nominal landings to time (default 3)")
+    bench.add_argument("--json", help="also write the figures to this JSON file")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (HilError, ScenarioError) as exc:
+        print(f"hil: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("hil: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
