@@ -1,0 +1,46 @@
+"""Shared helpers for the tests: scenario files and a served controller on a pty."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from hil.devices.controller_registers import ControllerRegisters
+from hil.devices.pty_pair import open_pty_pair
+from hil.devices.rtu_server import RtuServer
+from hil.reference import ReferenceController
+
+ROOT = Path(__file__).resolve().parents[1]
+HIL = [sys.executable, "-m", "hil.cli"]
+
+
+def write_scenario(tmp_path: Path, name: str, controller: dict | None = None, extra: str = "") -> Path:
+    """A scenario file: the nominal plant, with optional [controller] overrides."""
+    lines = [f'name = "{name}"', f'description = "test scenario {name}"', "seed = 1", extra]
+    if controller:
+        lines.append("[controller]")
+        lines += [f"{k} = {v}" for k, v in controller.items()]
+    path = tmp_path / f"{name}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_rig(tmp_path: Path, body: str, name: str = "rig.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(body)
+    return path
+
+
+@pytest.fixture
+def served_controller():
+    """A reference controller served on a pty by the real RTU server; yields (path, registers)."""
+    registers = ControllerRegisters(ReferenceController(), device_kind=1, build_id=1)
+    fd, path = open_pty_pair()
+    server = RtuServer(registers, unit=1)
+    server.start(fd)
+    yield path, registers, server
+    server.stop()
+    os.close(fd)

@@ -1,0 +1,106 @@
+"""The register map: encode/decode round trips, float edge cases, generated files, layout hash."""
+
+import math
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hil import icd, icd_codegen
+
+pytestmark = pytest.mark.timeout(30)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_blocks_do_not_overlap_and_fit_one_fc23():
+    spans = sorted((b.base, b.base + b.length, b.name) for b in icd.BLOCKS)
+    for (_, end, name), (start, _, other) in zip(spans, spans[1:]):
+        assert end <= start, f"{name} overlaps {other}"
+    assert icd.SENSORS.length <= 121 and icd.COMMANDS.length <= 125  # FC23 write/read limits
+
+
+def test_f32_and_u32_take_two_registers_high_word_first():
+    block = icd.Block("t", 0, "r", "test", (icd.Field("a", "u32", "-", ""), icd.Field("b", "f32", "-", "")))
+    assert block.encode([0x12345678, 1.0]) == [0x1234, 0x5678, 0x3F80, 0x0000]
+
+
+@pytest.mark.parametrize("value", [0.0, -0.0, 1.5, -2.75, 1e-30, -1e-30, 1e-45, 3.4e38, -123456.789,
+                                   math.inf, -math.inf])
+def test_f32_round_trip_equals_float32_of_the_value(value):
+    regs = icd.SENSORS.encode([1, 2, value, 0.0, 0.0, 0.0, 0])
+    decoded = icd.SENSORS.decode(regs)[2]
+    expected = struct.unpack(">f", struct.pack(">f", value))[0]
+    assert decoded == expected and math.copysign(1, decoded) == math.copysign(1, expected)
+
+
+def test_nan_travels_as_quiet_nan_and_stays_nan():
+    regs = icd.SENSORS.encode([1, 2, math.nan, 0.0, 0.0, 0.0, 0])
+    assert regs[4:6] == [0x7FC0, 0x0000]
+    assert math.isnan(icd.SENSORS.decode(regs)[2])
+
+
+@pytest.mark.parametrize("values", [[1, 2, 1e39, 0, 0, 0, 0], [-1, 2, 0, 0, 0, 0, 0], [2**32, 2, 0, 0, 0, 0, 0],
+                                    [1, 2, 0, 0, 0, 0, 70000]])
+def test_out_of_range_values_are_refused_naming_the_block(values):
+    with pytest.raises(ValueError, match="sensors"):
+        icd.SENSORS.encode(values)
+
+
+def test_u32_and_u16_extremes_round_trip():
+    values = (0xFFFFFFFF, 0, 0.0, 0.0, 0.0, 0.0, 0xFFFF)
+    assert icd.SENSORS.decode(icd.SENSORS.encode(values)) == values
+
+
+def test_config_defaults_are_inside_their_limits():
+    for f in icd.CONFIG.fields:
+        assert f.minimum <= f.default <= f.maximum, f.name
+        assert icd.check_config_value(f.name, f.default) == f.default
+
+
+def test_config_limits_are_enforced():
+    with pytest.raises(ValueError, match="outside"):
+        icd.check_config_value("td_drop_frac", 0.95)
+    with pytest.raises(ValueError, match="whole number"):
+        icd.check_config_value("td_enable", 0.5)
+    with pytest.raises(ValueError, match="must be a number"):
+        icd.check_config_value("kp_vz", "fast")
+    with pytest.raises(KeyError):
+        icd.check_config_value("no_such_gain", 1.0)
+
+
+def test_layout_hash_changes_with_the_layout(monkeypatch):
+    before = icd.layout_text()
+    moved = icd.Block("sensors", 0x0101, "w", icd.SENSORS.meaning, icd.SENSORS.fields)
+    monkeypatch.setattr(icd, "BLOCKS", (icd.IDENTITY, icd.CONFIG, moved, icd.COMMANDS))
+    assert icd.layout_text() != before
+
+
+def test_generated_files_are_not_stale():
+    stale = icd_codegen.stale_files(ROOT)
+    assert not stale, f"run `hil icd generate`: {stale}"
+
+
+def test_staleness_is_detected(tmp_path):
+    icd_codegen.write_all(tmp_path)
+    assert icd_codegen.stale_files(tmp_path) == []
+    header = tmp_path / icd_codegen.HEADER_PATH
+    header.write_text(header.read_text().replace("ICD_VERSION 1u", "ICD_VERSION 0u"))
+    assert icd_codegen.stale_files(tmp_path) == [icd_codegen.HEADER_PATH]
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+def test_generated_header_compiles_as_c99_and_agrees_with_python(tmp_path):
+    program = tmp_path / "check.c"
+    program.write_text(
+        '#include <stdio.h>\n#include "icd.h"\n'
+        'int main(void) { printf("%u %u %u %u %u\\n", (unsigned)ICD_LAYOUT_HASH, (unsigned)ICD_SENSORS_LEN,'
+        ' (unsigned)ICD_COMMANDS_BASE, (unsigned)ICD_CONFIG_TD_DROP_FRAC, (unsigned)ICD_CONTROLLER_STATE_FLYAWAY);'
+        ' return 0; }\n')
+    exe = tmp_path / "check"
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", str(ROOT / "firmware/core"),
+                    str(program), "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
+    assert [int(v) for v in out] == [icd.LAYOUT_HASH, icd.SENSORS.length, icd.COMMANDS.base,
+                                     icd.CONFIG.address_of("td_drop_frac"), icd.ControllerState.FLYAWAY]
