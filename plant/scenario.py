@@ -1,0 +1,146 @@
+"""Scenario files: load and validate a TOML scenario into frozen parameter dataclasses."""
+import dataclasses
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from plant.params import InitialConditions, ParamError, PlantParams
+
+_TOP_LEVEL = ("name", "description", "seed", "max_time_s", "initial", "plant", "controller")
+
+
+class ScenarioError(ValueError):
+    """A scenario is missing or malformed; the message is one line naming the file and field."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A complete run description: plant, initial state, seed, time limit, controller overrides."""
+
+    name: str
+    description: str
+    params: PlantParams = field(default_factory=PlantParams)
+    initial: InitialConditions = field(default_factory=InitialConditions)
+    seed: int = 1
+    max_time_s: float = 200.0
+    # Tuning overrides for the flight software, passed through; the host checks the names.
+    controller: dict[str, float] = field(default_factory=dict)
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    """Load a packaged scenario by bare name, or a file when given a .toml name or a path."""
+    if name_or_path.endswith(".toml") or "/" in name_or_path or os.sep in name_or_path:
+        path = Path(name_or_path)
+        label = name_or_path
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise ScenarioError(f"{label}: file not found") from None
+        except OSError as exc:
+            raise ScenarioError(f"{label}: cannot read ({exc.strerror})") from None
+        stem = path.stem
+    else:
+        resource = _packaged_dir().joinpath(f"{name_or_path}.toml")
+        if not resource.is_file():
+            known = ", ".join(name for name, _ in list_scenarios()) or "none"
+            raise ScenarioError(f"unknown scenario {name_or_path!r} (known: {known})")
+        raw = resource.read_bytes()
+        label = f"{name_or_path}.toml"
+        stem = name_or_path
+    return _parse(raw, label, stem)
+
+
+def list_scenarios() -> list[tuple[str, str]]:
+    """(name, description) of every packaged scenario, sorted by name."""
+    found = []
+    for entry in _packaged_dir().iterdir():
+        if entry.name.endswith(".toml") and entry.is_file():
+            stem = entry.name[:-len(".toml")]
+            found.append((stem, _parse(entry.read_bytes(), entry.name, stem).description))
+    return sorted(found)
+
+
+def _packaged_dir():
+    return resources.files("plant").joinpath("scenarios")
+
+
+def _parse(raw: bytes, label: str, stem: str) -> Scenario:
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{label}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{label}: malformed TOML: {exc}") from None
+    for key in doc:
+        if key not in _TOP_LEVEL:
+            raise ScenarioError(f"{label}: unknown field {key}")
+
+    name = _typed(doc.get("name", stem), "", "name", label)
+    description = _typed(doc.get("description", ""), "", "description", label)
+    seed = _typed(doc.get("seed", 1), 0, "seed", label)
+    if seed < 0:
+        raise ScenarioError(f"{label}: seed must be >= 0, got {seed!r}")
+    max_time_s = _typed(doc.get("max_time_s", 200.0), 0.0, "max_time_s", label)
+    if not max_time_s > 0:
+        raise ScenarioError(f"{label}: max_time_s must be positive, got {max_time_s!r}")
+    initial = _build(InitialConditions, doc.get("initial", {}), "initial", label)
+    params = _build(PlantParams, doc.get("plant", {}), "plant", label)
+    controller = {}
+    for key, value in _table(doc.get("controller", {}), "controller", label).items():
+        controller[key] = _typed(value, 0.0, f"controller.{key}", label)
+    return Scenario(name=name, description=description, params=params, initial=initial,
+                    seed=seed, max_time_s=max_time_s, controller=controller)
+
+
+def _build(cls: type, table: object, where: str, label: str):
+    """Instantiate dataclass cls from a TOML table, checking names, types and ranges."""
+    table = _table(table, where, label)
+    defaults = cls()
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in table.items():
+        if key not in names:
+            raise ScenarioError(f"{label}: unknown field {where}.{key}")
+        default = getattr(defaults, key)
+        if dataclasses.is_dataclass(default):
+            kwargs[key] = _build(type(default), value, f"{where}.{key}", label)
+        else:
+            kwargs[key] = _typed(value, default, f"{where}.{key}", label)
+    try:
+        return cls(**kwargs)
+    except ParamError as exc:
+        raise ScenarioError(f"{label}: {where}.{exc.field} {exc.reason}") from None
+
+
+def _table(value: object, where: str, label: str) -> dict:
+    if not isinstance(value, dict):
+        raise ScenarioError(f"{label}: {where} must be a table, got {value!r}")
+    return value
+
+
+def _typed(value: object, default: object, where: str, label: str):
+    """Check value against the type of its default; ints are accepted for floats, bools never
+    count as numbers."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        kind = "true or false"
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        kind = "an integer"
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if math.isfinite(value):
+                return float(value)
+            kind = "a finite number"
+        else:
+            kind = "a number"
+    else:
+        if isinstance(value, str):
+            return value
+        kind = "a string"
+    raise ScenarioError(f"{label}: {where} must be {kind}, got {value!r}")
