@@ -54,5 +54,7 @@ class LockstepExecutive:
             for observe in self.observers:
                 observe(frame, truth, sensors, command)
             self.cycles = frame  # completed and recorded
-            plant.advance(self.dt)
+            # Advance to the cycle's nominal end, not by a fixed dt: when the substep rate is not a
+            # multiple of the control rate, the plant's rounding to whole substeps cannot drift.
+            plant.advance(max(0.0, frame * self.dt - plant.t))
         return "descent stage on the ground"
