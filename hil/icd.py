@@ -180,6 +180,7 @@ CONFIG = Block("config", 0x0040, "rw", "timing and controller tuning; written at
     _cfg("throttle_init", "f32", "-", 0.35, 0.05, 1.0, "initial hover-throttle estimate (integrator)"),
     _cfg("kp_vz", "f32", "1/s", 4.0, 0.0, 20.0, "vertical velocity loop gain (acceleration per velocity error)"),
     _cfg("ki_vz", "f32", "1/m", 0.6, 0.0, 10.0, "hover-throttle estimate gain (fraction per metre of error)"),
+    _cfg("alt_filter_tau_s", "f32", "s", 1.0, 0.0, 10.0, "radar altitude smoothing (0: raw altitude)"),
     _cfg("brake_decel_mps2", "f32", "m/s^2", 3.0, 0.5, 10.0, "deceleration of the braking profile"),
     _cfg("v_cv_mps", "f32", "m/s", 0.75, 0.2, 3.0, "constant-velocity descent speed (MSL: 0.75)"),
     _cfg("h_cv_m", "f32", "m", 22.0, 5.0, 200.0, "altitude where the constant-velocity descent begins"),

@@ -58,8 +58,10 @@ class ReferenceController:
         c = self.config
         self.state = S.STANDBY
         self.prev_frame = -1
+        self.prev_valid_frame = -1
         self.prev_t_us = 0
         self.hover_est = c["throttle_init"]   # throttle that holds the current load in hover
+        self.altitude = 0.0                   # smoothed radar altitude
         self.throttle = 0.0
         self.tilt = 0.0
         self.discretes = 0
@@ -93,24 +95,39 @@ class ReferenceController:
             self.faults |= Faults.SENSOR_INVALID
             return self._output(s.frame)
 
+        self._smooth_altitude(s, dt, first)
         self._advance_state(s, t)
         if self.state in (S.FLYAWAY, S.ENGINES_OFF):
             self._flyaway(s, t, dt)
         else:
-            v_ref, a_ref = self._guidance(s)
+            v_ref, a_ref = self._guidance(s.vz_mps)
             self.tilt = _clip(-c["kp_vx"] * s.vx_mps, -c["tilt_max_rad"], c["tilt_max_rad"])
             self._track(v_ref, a_ref, s.vz_mps, dt)
             self._detect_touchdown(t, dt)
         return self._output(s.frame)
+
+    def _smooth_altitude(self, s: SensorInput, dt: float, first: bool) -> None:
+        """Complementary filter: propagate with the radar velocity, correct toward the range.
+
+        Radar range noise grows with altitude; fed raw into the braking profile it would make
+        the throttle chatter. Propagating with vz keeps the filter free of lag in a steady descent.
+        """
+        tau = self.config["alt_filter_tau_s"]
+        if first or tau <= 0.0 or self.prev_valid_frame < 0:
+            self.altitude = s.altitude_m
+        else:
+            predicted = self.altitude + s.vz_mps * dt
+            self.altitude = predicted + (s.altitude_m - predicted) * min(1.0, dt / tau)
+        self.prev_valid_frame = s.frame
 
     def _advance_state(self, s: SensorInput, t: float) -> None:
         """State transitions that depend on the sensors (touchdown is decided in the detector)."""
         c = self.config
         if self.state == S.STANDBY:
             self.state = S.POWERED_DESCENT
-        if self.state == S.POWERED_DESCENT and s.altitude_m <= c["h_cv_m"]:
+        if self.state == S.POWERED_DESCENT and self.altitude <= c["h_cv_m"]:
             self.state = S.CONSTANT_VELOCITY
-        if self.state == S.CONSTANT_VELOCITY and s.altitude_m <= c["h_sep_m"]:
+        if self.state == S.CONSTANT_VELOCITY and self.altitude <= c["h_sep_m"]:
             self.state = S.SKY_CRANE
             self.discretes |= Discretes.SEPARATE
             self.t_event = t
@@ -127,17 +144,17 @@ class ReferenceController:
             self.discretes |= Discretes.CUT
             self.t_event = t
 
-    def _guidance(self, s: SensorInput) -> tuple[float, float]:
+    def _guidance(self, vz: float) -> tuple[float, float]:
         """Reference vertical velocity and its rate for the powered-descent and sky-crane states."""
         c = self.config
         if self.state != S.POWERED_DESCENT:
             return -c["v_cv_mps"], 0.0
         # Constant-deceleration braking profile that arrives at v_cv at h_cv.
-        height = max(0.0, s.altitude_m - c["h_cv_m"])
+        height = max(0.0, self.altitude - c["h_cv_m"])
         speed = math.sqrt(c["v_cv_mps"] ** 2 + 2.0 * c["brake_decel_mps2"] * height)
         v_ref = -speed
         # Rate of v_ref along the actual descent: a_b * vz / v_ref, bounded.
-        a_ref = _clip(c["brake_decel_mps2"] * s.vz_mps / v_ref, 0.0, 2.0 * c["brake_decel_mps2"])
+        a_ref = _clip(c["brake_decel_mps2"] * vz / v_ref, 0.0, 2.0 * c["brake_decel_mps2"])
         return v_ref, a_ref
 
     def _track(self, v_ref: float, a_ref: float, vz: float, dt: float) -> None:

@@ -15,6 +15,7 @@ class Frames:
     """Feeds 50 Hz frames to a controller."""
 
     def __init__(self, **config):
+        config.setdefault("alt_filter_tau_s", 0.0)  # raw altitude: these tests script it directly
         self.ctl = ReferenceController(config)
         self.frame = 0
 
@@ -102,3 +103,19 @@ def test_tilt_opposes_horizontal_velocity_and_is_limited():
     f = Frames()
     assert f.step(vx=0.5).tilt_rad < 0 < f.step(vx=-0.5).tilt_rad
     assert abs(f.step(vx=100.0).tilt_rad) == pytest.approx(f.ctl.config["tilt_max_rad"])
+
+
+def test_altitude_filter_smooths_noise_without_lagging_a_steady_descent():
+    import numpy as np
+    rng = np.random.default_rng(3)
+    f = Frames(alt_filter_tau_s=1.0)
+    errors_raw, errors_filtered = [], []
+    for i in range(500):
+        truth = 1500.0 - 50.0 * 0.02 * i
+        measured = truth + rng.normal(0.0, 3.0)
+        f.step(altitude=measured, vz=-50.0)
+        if i > 100:
+            errors_raw.append(measured - truth)
+            errors_filtered.append(f.ctl.altitude - truth)
+    assert abs(np.mean(errors_filtered)) < 0.3                    # no lag bias at 50 m/s
+    assert np.std(errors_filtered) < 0.25 * np.std(errors_raw)    # noise cut by > 4x

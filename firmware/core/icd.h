@@ -4,7 +4,7 @@
 #define ICD_H
 
 #define ICD_VERSION 1u
-#define ICD_LAYOUT_HASH 0xC7161270u
+#define ICD_LAYOUT_HASH 0x5244900Bu
 
 /* identity block (r): who answers: read once at connect */
 #define ICD_IDENTITY_BASE 0x0000u
@@ -16,32 +16,33 @@
 
 /* config block (rw): timing and controller tuning; written at run start */
 #define ICD_CONFIG_BASE 0x0040u
-#define ICD_CONFIG_LEN 48u
+#define ICD_CONFIG_LEN 50u
 #define ICD_CONFIG_TIMING_MODE 0x0040u /* u16 [-] TimingMode: 0 lockstep, 1 real-time */
 #define ICD_CONFIG_CONTROL_RATE_HZ 0x0041u /* f32 [Hz] control step rate */
 #define ICD_CONFIG_THROTTLE_MIN 0x0043u /* f32 [-] lowest throttle commanded while the engines burn */
 #define ICD_CONFIG_THROTTLE_INIT 0x0045u /* f32 [-] initial hover-throttle estimate (integrator) */
 #define ICD_CONFIG_KP_VZ 0x0047u /* f32 [1/s] vertical velocity loop gain (acceleration per velocity error) */
 #define ICD_CONFIG_KI_VZ 0x0049u /* f32 [1/m] hover-throttle estimate gain (fraction per metre of error) */
-#define ICD_CONFIG_BRAKE_DECEL_MPS2 0x004Bu /* f32 [m/s^2] deceleration of the braking profile */
-#define ICD_CONFIG_V_CV_MPS 0x004Du /* f32 [m/s] constant-velocity descent speed (MSL: 0.75) */
-#define ICD_CONFIG_H_CV_M 0x004Fu /* f32 [m] altitude where the constant-velocity descent begins */
-#define ICD_CONFIG_H_SEP_M 0x0051u /* f32 [m] altitude of rover separation */
-#define ICD_CONFIG_KP_VX 0x0053u /* f32 [rad s/m] tilt per m/s of horizontal velocity */
-#define ICD_CONFIG_TILT_MAX_RAD 0x0055u /* f32 [rad] largest tilt commanded before the cut */
-#define ICD_CONFIG_BRIDLE_FULL_M 0x0057u /* f32 [m] BUD length at which the bridles count as out */
-#define ICD_CONFIG_TD_ENABLE 0x0059u /* u16 [-] 1 enables touchdown detection */
-#define ICD_CONFIG_TD_ARM_DELAY_S 0x005Au /* f32 [s] wait after bridles out before arming (snatch) */
-#define ICD_CONFIG_TD_DROP_FRAC 0x005Cu /* f32 [-] relative throttle drop below the baseline that counts */
-#define ICD_CONFIG_TD_PERSIST_S 0x005Eu /* f32 [s] how long the drop must persist */
-#define ICD_CONFIG_TD_BASELINE_TAU_S 0x0060u /* f32 [s] time constant of the throttle baseline filter */
-#define ICD_CONFIG_CUT_DELAY_S 0x0062u /* f32 [s] touchdown declared to bridle cut */
-#define ICD_CONFIG_FLYAWAY_HOVER_S 0x0064u /* f32 [s] hover after the cut (MSL: about 0.19 s) */
-#define ICD_CONFIG_FLYAWAY_CLIMB_S 0x0066u /* f32 [s] vertical climb before tilting away */
-#define ICD_CONFIG_FLYAWAY_CLIMB_MPS 0x0068u /* f32 [m/s] vertical speed of the climb */
-#define ICD_CONFIG_FLYAWAY_TILT_RAD 0x006Au /* f32 [rad] tilt of the flyaway burn */
-#define ICD_CONFIG_FLYAWAY_THROTTLE 0x006Cu /* f32 [-] throttle of the flyaway burn */
-#define ICD_CONFIG_FLYAWAY_BURN_S 0x006Eu /* f32 [s] length of the flyaway burn; then engines off */
+#define ICD_CONFIG_ALT_FILTER_TAU_S 0x004Bu /* f32 [s] radar altitude smoothing (0: raw altitude) */
+#define ICD_CONFIG_BRAKE_DECEL_MPS2 0x004Du /* f32 [m/s^2] deceleration of the braking profile */
+#define ICD_CONFIG_V_CV_MPS 0x004Fu /* f32 [m/s] constant-velocity descent speed (MSL: 0.75) */
+#define ICD_CONFIG_H_CV_M 0x0051u /* f32 [m] altitude where the constant-velocity descent begins */
+#define ICD_CONFIG_H_SEP_M 0x0053u /* f32 [m] altitude of rover separation */
+#define ICD_CONFIG_KP_VX 0x0055u /* f32 [rad s/m] tilt per m/s of horizontal velocity */
+#define ICD_CONFIG_TILT_MAX_RAD 0x0057u /* f32 [rad] largest tilt commanded before the cut */
+#define ICD_CONFIG_BRIDLE_FULL_M 0x0059u /* f32 [m] BUD length at which the bridles count as out */
+#define ICD_CONFIG_TD_ENABLE 0x005Bu /* u16 [-] 1 enables touchdown detection */
+#define ICD_CONFIG_TD_ARM_DELAY_S 0x005Cu /* f32 [s] wait after bridles out before arming (snatch) */
+#define ICD_CONFIG_TD_DROP_FRAC 0x005Eu /* f32 [-] relative throttle drop below the baseline that counts */
+#define ICD_CONFIG_TD_PERSIST_S 0x0060u /* f32 [s] how long the drop must persist */
+#define ICD_CONFIG_TD_BASELINE_TAU_S 0x0062u /* f32 [s] time constant of the throttle baseline filter */
+#define ICD_CONFIG_CUT_DELAY_S 0x0064u /* f32 [s] touchdown declared to bridle cut */
+#define ICD_CONFIG_FLYAWAY_HOVER_S 0x0066u /* f32 [s] hover after the cut (MSL: about 0.19 s) */
+#define ICD_CONFIG_FLYAWAY_CLIMB_S 0x0068u /* f32 [s] vertical climb before tilting away */
+#define ICD_CONFIG_FLYAWAY_CLIMB_MPS 0x006Au /* f32 [m/s] vertical speed of the climb */
+#define ICD_CONFIG_FLYAWAY_TILT_RAD 0x006Cu /* f32 [rad] tilt of the flyaway burn */
+#define ICD_CONFIG_FLYAWAY_THROTTLE 0x006Eu /* f32 [-] throttle of the flyaway burn */
+#define ICD_CONFIG_FLYAWAY_BURN_S 0x0070u /* f32 [s] length of the flyaway burn; then engines off */
 
 /* sensors block (w): one sensor frame per control cycle (host to device, FC23 write) */
 #define ICD_SENSORS_BASE 0x0100u
@@ -85,6 +86,9 @@
 #define ICD_CONFIG_KI_VZ_DEFAULT 0.6f
 #define ICD_CONFIG_KI_VZ_MIN 0.0f
 #define ICD_CONFIG_KI_VZ_MAX 10.0f
+#define ICD_CONFIG_ALT_FILTER_TAU_S_DEFAULT 1.0f
+#define ICD_CONFIG_ALT_FILTER_TAU_S_MIN 0.0f
+#define ICD_CONFIG_ALT_FILTER_TAU_S_MAX 10.0f
 #define ICD_CONFIG_BRAKE_DECEL_MPS2_DEFAULT 3.0f
 #define ICD_CONFIG_BRAKE_DECEL_MPS2_MIN 0.5f
 #define ICD_CONFIG_BRAKE_DECEL_MPS2_MAX 10.0f
