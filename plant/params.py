@@ -55,7 +55,7 @@ class DescentStageParams:
     """Descent stage without the rover."""
 
     dry_mass_kg: float = 850.0    # kg; UNCONFIRMED ESTIMATE (800-900)
-    propellant_kg: float = 390.0  # kg at backshell separation [S: MSL landing propellant]
+    propellant_kg: float = 401.0  # kg at backshell separation [S: M2020, 884 lb; MSL 390]
 
     def __post_init__(self) -> None:
         _positive(self, "dry_mass_kg")

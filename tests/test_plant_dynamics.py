@@ -60,13 +60,13 @@ def test_constant_throttle_burn_matches_rocket_equation(bias):
     thrust = throttle * full_thrust(params)
     ve = params.engine.isp_s * G0
     mdot = thrust / ve
-    m0 = 850.0 + 390.0 + 1025.0
+    m0 = 850.0 + 401.0 + 1025.0
     m_t = m0 - mdot * duration
     v = v0 + ve * math.log(m0 / m_t) - G * duration
     z = z0 + v0 * duration - 0.5 * G * duration**2 + ve * (duration + m_t / mdot * math.log(m_t / m0))
     truth = plant.truth()
     assert truth.thrust_n == pytest.approx(thrust, rel=1e-12)
-    assert truth.propellant_kg == pytest.approx(390.0 - mdot * duration, rel=1e-9)
+    assert truth.propellant_kg == pytest.approx(401.0 - mdot * duration, rel=1e-9)
     assert truth.ds_vz - v0 == pytest.approx(v - v0, rel=1e-6)
     assert truth.ds_z - z0 == pytest.approx(z - z0, rel=1e-6)
 
@@ -75,7 +75,7 @@ def test_rover_hanging_under_hovering_ds_settles_to_its_weight():
     # The DS thrust equals the total weight, so the pair's centre of mass stays put while the
     # bridle pays out (10 s) and the bounce decays. Tolerance 0.5 % of m g.
     params = no_mass_flow()
-    hover = (850.0 + 390.0 + 1025.0) * G / full_thrust(params)
+    hover = (850.0 + 401.0 + 1025.0) * G / full_thrust(params)
     plant = make(params, altitude_m=200.0, vz_mps=0.0, throttle=hover)
     plant.apply(hover, 0.0, True, False)
     plant.advance(25.0)
@@ -90,7 +90,7 @@ def test_rover_resting_on_ground_settles_to_its_weight():
     # Rover released with its wheels at the ground under a DS hovering on its own weight.
     # Tolerance 0.5 % of m g; static sink m g / k within 1 mm.
     params = no_mass_flow()
-    hover = (850.0 + 390.0) * G / full_thrust(params)
+    hover = (850.0 + 401.0) * G / full_thrust(params)
     plant = make(params, altitude_m=1.1, vz_mps=0.0, throttle=hover)
     plant.apply(hover, 0.0, True, True)
     plant.advance(5.0)
@@ -104,7 +104,7 @@ def test_rover_resting_on_ground_settles_to_its_weight():
 def test_friction_stops_a_sliding_rover():
     # Coulomb deceleration mu g stops 0.5 m/s within ~0.3 s; the tanh law leaves no creep.
     params = no_mass_flow()
-    hover = (850.0 + 390.0) * G / full_thrust(params)
+    hover = (850.0 + 401.0) * G / full_thrust(params)
     plant = make(params, altitude_m=1.1, vz_mps=0.0, vx_mps=0.5, throttle=hover)
     plant.apply(hover, 0.0, True, True)
     plant.advance(3.0)
@@ -116,7 +116,7 @@ def test_friction_stops_a_sliding_rover():
 
 def test_cut_frees_the_rover():
     params = no_mass_flow()
-    hover = (850.0 + 390.0 + 1025.0) * G / full_thrust(params)
+    hover = (850.0 + 401.0 + 1025.0) * G / full_thrust(params)
     plant = make(params, altitude_m=200.0, vz_mps=0.0, throttle=hover)
     plant.apply(hover, 0.0, True, False)
     plant.advance(15.0)

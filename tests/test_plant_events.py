@@ -19,7 +19,7 @@ def hovering_pair(altitude_m: float = 200.0) -> tuple[Plant, float]:
     """A plant whose engines hold DS + rover weight exactly (no mass flow)."""
     params = PlantParams()
     params = replace(params, engine=replace(params.engine, isp_s=1e15))
-    hover = (850.0 + 390.0 + 1025.0) * G / (8 * 3300.0)
+    hover = (850.0 + 401.0 + 1025.0) * G / (8 * 3300.0)
     plant = Plant(params, InitialConditions(altitude_m=altitude_m, vz_mps=0.0, throttle=hover),
                   np.random.default_rng(0))
     return plant, hover

@@ -56,4 +56,4 @@ def test_truth_field_names_for_telemetry():
         "bridle_length_m", "bridle_tension_n", "rover_normal_force_n", "separated", "cut")
     truth = Plant(PlantParams(), InitialConditions(), np.random.default_rng(0)).truth()
     assert len(truth.row()) == len(Truth.FIELDS)
-    assert truth.ds_mass_kg == 850.0 + 390.0 and truth.rover_z == pytest.approx(2000.0 - 1.1)
+    assert truth.ds_mass_kg == 850.0 + 401.0 and truth.rover_z == pytest.approx(2000.0 - 1.1)
