@@ -11,7 +11,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	# PYTHONWARNINGS: setuptools' editable-install notice is for packaging authors, not users.
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 land: setup
