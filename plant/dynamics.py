@@ -1,177 +1,267 @@
-"""Equations of motion of descent stage and rover: a pure derivative on a flat list of floats."""
+"""Equations of motion of descent stage and rover: pure derivatives on flat lists of floats."""
 import math
 from typing import NamedTuple, Sequence
 
-from plant.environment import G0_MPS2, gravity_mps2
-from plant.params import InitialConditions, PlantParams
+from plant import actuators
+from plant.actuators import ActuatorConstants, Forcing
+from plant.environment import gravity_mps2
+from plant.params import PlantParams
+from plant.terrain import terrain
 
-# State vector layout (all SI). Positions: DS = its bridle attachment point (underside),
-# rover = its wheel bottom. z is up, ground at z = 0.
-STATE_NAMES = (
-    "ds_x", "ds_z", "ds_vx", "ds_vz",           # m, m, m/s, m/s
-    "rover_x", "rover_z", "rover_vx", "rover_vz",  # m, m, m/s, m/s
-    "throttle_actual",                           # fraction of full thrust
-    "tilt_rad",                                  # rad, positive tilts thrust toward +x
-    "propellant_kg",                             # kg
-    "bridle_length_m",                           # m, unstretched length paid out
+# Mechanical state (all SI). Positions: DS = its bridle attachment point (underside),
+# rover = its wheel bottom. World frame, z up.
+MECH_NAMES = (
+    "ds_x", "ds_y", "ds_z", "ds_vx", "ds_vy", "ds_vz",                    # m, m/s
+    "rover_x", "rover_y", "rover_z", "rover_vx", "rover_vy", "rover_vz",  # m, m/s
+    "bridle_length_m",                                                    # m, unstretched, paid out
 )
-(DS_X, DS_Z, DS_VX, DS_VZ, ROVER_X, ROVER_Z, ROVER_VX, ROVER_VZ,
- THROTTLE, TILT, PROPELLANT, BRIDLE_LENGTH) = range(len(STATE_NAMES))
+(DS_X, DS_Y, DS_Z, DS_VX, DS_VY, DS_VZ, ROVER_X, ROVER_Y, ROVER_Z, ROVER_VX, ROVER_VY, ROVER_VZ,
+ BRIDLE_LENGTH) = range(len(MECH_NAMES))
+# The full state adds the actuators (plant.actuators order) for the reference derivative.
+STATE_NAMES = MECH_NAMES + ("throttle_actual", "tilt_x_rad", "tilt_y_rad", "propellant_kg")
+THROTTLE, TILT_X, TILT_Y, PROPELLANT = range(len(MECH_NAMES), len(STATE_NAMES))
 
 # Mechanical configurations; the host latches them in order.
-ATTACHED = 0  # rover rigidly under the DS: one body
+ATTACHED = 0  # rover rigidly under the DS: one body; its derivative covers the DS entries only
 HANGING = 1   # separated, bridle connects the two bodies
-FREE = 2      # bridle cut: two independent bodies
+FREE = 2      # bridle cut: two independent bodies; the bridle length is frozen
+
+# Mechanical entries each mode integrates (ATTACHED: the DS; FREE: all but the bridle length).
+MODE_SIZE = {ATTACHED: 6, HANGING: 13, FREE: 12}
 
 
 class Constants(NamedTuple):
-    """Parameters pre-digested into the floats the derivative uses (a tuple unpacks fast)."""
+    """Parameters pre-digested into the floats the mechanics use (a tuple unpacks fast)."""
 
-    gravity: float           # m/s^2
-    full_thrust: float       # N at throttle 1, bias included
-    inv_tau_engine: float    # 1/s
-    inv_tau_attitude: float  # 1/s
-    inv_exhaust_vel: float   # s/m: mass flow per newton of thrust
-    dry_mass: float          # kg, descent stage without propellant
-    rover_mass: float        # kg
-    inv_rover_mass: float    # 1/kg
-    deck_height: float       # m, wheel bottom to bridle attachment
-    bridle_k: float          # N/m
-    bridle_c: float          # N s/m
-    ground_k: float          # N/m
-    ground_c: float          # N s/m
-    friction_mu: float       # -
-    inv_slip_vel: float      # s/m, tanh regularisation of Coulomb friction
+    gravity: float          # m/s^2
+    deck_height: float      # m, wheel bottom to bridle attachment
+    inv_rover_mass: float   # 1/kg
+    drag_ds: float          # m^2, 0.5 Cd A of the DS
+    drag_rover: float       # m^2, 0.5 Cd A of the rover
+    drag_stack: float       # m^2, 0.5 Cd A of DS and rover together (no shielding)
+    density: float          # kg/m^3 at the terrain datum
+    datum: float            # m, terrain height at the origin: where density = `density`
+    inv_scale_height: float  # 1/m
+    bridle_k: float         # N/m
+    bridle_c: float         # N s/m
+    inv_spool_c: float      # m/(N s): spool speed per newton of line tension
+    payout_max: float       # m/s, the BUD brake's speed
+    length_max: float       # m, bridle fully out
+    ground_z0: float        # m, terrain height at the origin
+    grad_x: float           # terrain dz/dx
+    grad_y: float           # terrain dz/dy
+    cos_slope: float        # z component of the terrain's unit normal
+    ground_k: float         # N/m
+    ground_c: float         # N s/m
+    friction_mu: float      # -
+    inv_slip_vel: float     # s/m, tanh regularisation of Coulomb friction
 
 
 class Inputs(NamedTuple):
-    """What is held constant over a substep: conditioned commands and the configuration."""
+    """What the reference derivative holds constant: commands, configuration and wind."""
 
-    throttle_cmd: float  # fraction of full thrust, already clipped (0 = off)
-    tilt_cmd: float      # rad, already clipped
+    throttle_cmd: float  # fraction of full thrust, already conditioned (0 = off)
+    tilt_x_cmd: float    # rad, already clipped
+    tilt_y_cmd: float    # rad, already clipped
     mode: int            # ATTACHED, HANGING or FREE
-    payout_rate: float   # m/s, dL/dt (0 unless the BUD is paying out)
+    wind_x: float        # m/s
+    wind_y: float        # m/s
 
 
 def constants(params: PlantParams) -> Constants:
-    """Reduce the parameter tree to the flat constants of the derivative."""
-    eng, rover = params.engine, params.rover
+    """Reduce the parameter tree to the flat constants of the mechanics."""
+    rover, env, ground, bridle = params.rover, params.environment, params.ground, params.bridle
+    plane = terrain(params.terrain)
     return Constants(
-        gravity=gravity_mps2(params.environment),
-        full_thrust=float(eng.thrust_bias * eng.count * eng.max_thrust_per_engine_n),
-        inv_tau_engine=1.0 / eng.time_constant_s,
-        inv_tau_attitude=1.0 / params.attitude.time_constant_s,
-        inv_exhaust_vel=1.0 / (eng.isp_s * G0_MPS2),
-        dry_mass=float(params.descent_stage.dry_mass_kg),
-        rover_mass=float(rover.mass_kg),
-        inv_rover_mass=1.0 / rover.mass_kg,
+        gravity=gravity_mps2(env),
         deck_height=float(rover.deck_height_m),
-        bridle_k=float(params.bridle.stiffness_n_per_m),
-        bridle_c=float(params.bridle.damping_n_s_per_m),
-        ground_k=float(params.ground.stiffness_n_per_m),
-        ground_c=float(params.ground.damping_n_s_per_m),
-        friction_mu=float(params.ground.friction_coefficient),
-        inv_slip_vel=1.0 / params.ground.slip_velocity_mps,
+        inv_rover_mass=1.0 / rover.mass_kg,
+        drag_ds=0.5 * params.descent_stage.drag_area_m2,
+        drag_rover=0.5 * rover.drag_area_m2,
+        drag_stack=0.5 * (params.descent_stage.drag_area_m2 + rover.drag_area_m2),
+        density=float(env.density_kg_m3),
+        datum=plane.height,
+        inv_scale_height=1.0 / env.scale_height_m,
+        bridle_k=float(bridle.stiffness_n_per_m),
+        bridle_c=float(bridle.damping_n_s_per_m),
+        inv_spool_c=1.0 / bridle.spool_damping_n_s_per_m,
+        payout_max=float(bridle.payout_rate_mps),
+        length_max=float(bridle.length_m),
+        ground_z0=plane.height, grad_x=plane.grad_x, grad_y=plane.grad_y, cos_slope=plane.nz,
+        ground_k=float(ground.stiffness_n_per_m),
+        ground_c=float(ground.damping_n_s_per_m),
+        friction_mu=float(ground.friction_coefficient),
+        inv_slip_vel=1.0 / ground.slip_velocity_mps,
     )
 
 
-def initial_state(params: PlantParams, initial: InitialConditions, tilt_rad: float) -> list[float]:
-    """State at t = 0: rover attached under the DS, bridle not yet paid out."""
-    z_ds = float(initial.altitude_m)
-    vx, vz = float(initial.vx_mps), float(initial.vz_mps)
-    return [float(initial.x_m), z_ds, vx, vz,
-            float(initial.x_m), z_ds - params.rover.deck_height_m, vx, vz,
-            float(initial.throttle), float(tilt_rad), float(params.descent_stage.propellant_kg),
-            0.0]
+def attached(x: Sequence[float], f: Forcing, u: tuple[float, float], c: Constants) -> tuple:
+    """d/dt of the DS entries while the rover rides rigidly under it (one body)."""
+    (px, py, pz, vx, vy, vz) = x
+    tax, tay, taz, inv_m = f  # thrust acceleration and 1/mass of the stack
+    wind_x, wind_y = u
+    ux, uy = vx - wind_x, vy - wind_y
+    q = (c.drag_stack * c.density * math.exp((c.datum - pz) * c.inv_scale_height)
+         * math.sqrt(ux * ux + uy * uy + vz * vz) * inv_m)
+    ax, ay, az = tax - q * ux, tay - q * uy, taz - q * vz - c.gravity
+    # A stack landed without separating stands on the rover's wheels.
+    depth = (c.ground_z0 + c.grad_x * px + c.grad_y * py - pz + c.deck_height) * c.cos_slope
+    if depth > 0.0:
+        fx, fy, fz = wheel_contact(depth, vx, vy, vz, c)
+        ax += fx * inv_m
+        ay += fy * inv_m
+        az += fz * inv_m
+    return vx, vy, vz, ax, ay, az
 
 
-def bridle_tension(dx: float, dz: float, dvx: float, dvz: float, length: float,
-                   payout: float, k: float, c: float) -> tuple[float, float, float]:
-    """Tension (N) and unit vector rover deck -> DS, for separation (dx, dz) and its rate."""
-    dist = math.sqrt(dx * dx + dz * dz)
+def hanging(x: Sequence[float], f: Forcing, u: tuple[float, float], c: Constants) -> tuple:
+    """d/dt of the 13 mechanical entries with the bridle connecting the bodies."""
+    (px, py, pz, vx, vy, vz,      # DS attachment point
+     rx, ry, rz, wx, wy, wz,      # rover wheel bottom
+     length) = x                  # bridle paid out
+    tax, tay, taz, inv_m = f
+    wind_x, wind_y = u
+    (g, deck, inv_mr, drag_ds, drag_rv, _, rho0, datum, inv_h, k, cb, inv_spool, payout_max,
+     length_max, z0, grad_x, grad_y, cos_s, _, _, _, _) = c
+    # Drag, each body at the density of its own height.
+    ux, uy = vx - wind_x, vy - wind_y
+    q = drag_ds * rho0 * math.exp((datum - pz) * inv_h) * math.sqrt(ux * ux + uy * uy + vz * vz)
+    q *= inv_m
+    ax, ay, az = tax - q * ux, tay - q * uy, taz - q * vz - g
+    ux, uy = wx - wind_x, wy - wind_y
+    q = drag_rv * rho0 * math.exp((datum - rz) * inv_h) * math.sqrt(ux * ux + uy * uy + wz * wz)
+    q *= inv_mr
+    bx, by, bz = -q * ux, -q * uy, -q * wz - g
+    # Bridle: a tension-only spring-damper whose rest length the BUD pays out.
+    dx, dy, dz = px - rx, py - ry, pz - rz - deck
+    dist = math.sqrt(dx * dx + dy * dy + dz * dz)
     stretch = dist - length
-    if stretch <= 0.0:  # slack: a rope cannot push (also avoids dist == 0)
+    payout = 0.0
+    if stretch > 0.0:
+        spring = k * stretch
+        if length < length_max:  # the spool turns with line tension, up to the brake's speed
+            payout = spring * inv_spool
+            if payout > payout_max:
+                payout = payout_max
+        inv_d = 1.0 / dist
+        ex, ey, ez = dx * inv_d, dy * inv_d, dz * inv_d
+        tension = spring + cb * ((vx - wx) * ex + (vy - wy) * ey + (vz - wz) * ez - payout)
+        if tension > 0.0:  # the damper cannot push the rope either
+            sx, sy, sz = tension * ex, tension * ey, tension * ez
+            ax -= sx * inv_m
+            ay -= sy * inv_m
+            az -= sz * inv_m
+            bx += sx * inv_mr
+            by += sy * inv_mr
+            bz += sz * inv_mr
+    depth = (z0 + grad_x * rx + grad_y * ry - rz) * cos_s
+    if depth > 0.0:
+        fx, fy, fz = wheel_contact(depth, wx, wy, wz, c)
+        bx += fx * inv_mr
+        by += fy * inv_mr
+        bz += fz * inv_mr
+    return vx, vy, vz, ax, ay, az, wx, wy, wz, bx, by, bz, payout
+
+
+def free(x: Sequence[float], f: Forcing, u: tuple[float, float], c: Constants) -> tuple:
+    """d/dt of the 12 body entries after the cut: two independent bodies."""
+    (px, py, pz, vx, vy, vz, rx, ry, rz, wx, wy, wz) = x
+    tax, tay, taz, inv_m = f
+    wind_x, wind_y = u
+    inv_mr, rho0, datum, inv_h = c.inv_rover_mass, c.density, c.datum, c.inv_scale_height
+    ux, uy = vx - wind_x, vy - wind_y
+    q = c.drag_ds * rho0 * math.exp((datum - pz) * inv_h)
+    q *= math.sqrt(ux * ux + uy * uy + vz * vz) * inv_m
+    ax, ay, az = tax - q * ux, tay - q * uy, taz - q * vz - c.gravity
+    ux, uy = wx - wind_x, wy - wind_y
+    q = c.drag_rover * rho0 * math.exp((datum - rz) * inv_h)
+    q *= math.sqrt(ux * ux + uy * uy + wz * wz) * inv_mr
+    bx, by, bz = -q * ux, -q * uy, -q * wz - c.gravity
+    depth = (c.ground_z0 + c.grad_x * rx + c.grad_y * ry - rz) * c.cos_slope
+    if depth > 0.0:
+        fx, fy, fz = wheel_contact(depth, wx, wy, wz, c)
+        bx += fx * inv_mr
+        by += fy * inv_mr
+        bz += fz * inv_mr
+    return vx, vy, vz, ax, ay, az, wx, wy, wz, bx, by, bz
+
+
+MECHANICS = {ATTACHED: attached, HANGING: hanging, FREE: free}
+
+
+def wheel_contact(depth: float, vx: float, vy: float, vz: float,
+                  c: Constants) -> tuple[float, float, float]:
+    """Terrain force (N) on the wheels at penetration depth > 0 along the normal, velocity v.
+
+    Normal: a penalty spring-damper that never pulls. Tangential: regularised Coulomb friction,
+    mu N tanh(|v_t| / v_s) against the sliding velocity v_t in the terrain plane."""
+    nz = c.cos_slope
+    nx, ny = -c.grad_x * nz, -c.grad_y * nz
+    vn = nx * vx + ny * vy + nz * vz
+    normal = c.ground_k * depth - c.ground_c * vn
+    if normal <= 0.0:  # rebounding faster than the spring extends: the ground does not pull
         return 0.0, 0.0, 0.0
-    ex = dx / dist
-    ez = dz / dist
-    stretch_rate = dvx * ex + dvz * ez - payout
-    tension = k * stretch + c * stretch_rate
-    if tension <= 0.0:  # damper cannot push the rope either
-        return 0.0, ex, ez
-    return tension, ex, ez
+    tx, ty, tz = vx - vn * nx, vy - vn * ny, vz - vn * nz
+    speed = math.sqrt(tx * tx + ty * ty + tz * tz)
+    if speed > 1e-9:
+        scale = c.friction_mu * normal * math.tanh(speed * c.inv_slip_vel) / speed
+    else:  # tanh(s / v_s) / s -> 1 / v_s
+        scale = c.friction_mu * normal * c.inv_slip_vel
+    return normal * nx - scale * tx, normal * ny - scale * ty, normal * nz - scale * tz
 
 
-def ground_reaction(z: float, vx: float, vz: float, k: float, c: float,
-                    mu: float, inv_slip: float) -> tuple[float, float]:
-    """Normal force (N, up) and friction force (N, along x) on the rover wheels."""
-    if z >= 0.0:
-        return 0.0, 0.0
-    normal = -k * z - c * vz
-    if normal <= 0.0:  # ground never pulls (rebound faster than the spring extends)
-        return 0.0, 0.0
-    return normal, -mu * normal * math.tanh(vx * inv_slip)
+def normal_force(depth: float, vx: float, vy: float, vz: float, c: Constants) -> float:
+    """Normal component (N) of wheel_contact: what the rover's suspension carries."""
+    if depth <= 0.0:
+        return 0.0
+    nz = c.cos_slope
+    vn = -c.grad_x * nz * vx - c.grad_y * nz * vy + nz * vz
+    return max(0.0, c.ground_k * depth - c.ground_c * vn)
 
 
-def derivatives(t: float, x: Sequence[float], u: Inputs, c: Constants) -> tuple[float, ...]:
-    """dx/dt for the state laid out in STATE_NAMES (pure: no side effects, floats only)."""
-    (ds_x, ds_z, ds_vx, ds_vz,      # m, m, m/s, m/s: DS attachment point
-     rv_x, rv_z, rv_vx, rv_vz,      # m, m, m/s, m/s: rover wheel bottom
-     throttle, tilt,                # fraction, rad
-     propellant, length) = x        # kg, m
-    throttle_cmd, tilt_cmd, mode, payout = u
-    (g, full_thrust, inv_tau_eng, inv_tau_att, inv_ve, dry_mass, rover_mass, inv_rover_mass,
-     deck_height, bridle_k, bridle_c, ground_k, ground_c, mu, inv_slip) = c
-
-    # Engines: no propellant, no thrust; the lags are the actuator models.
-    if propellant > 0.0:
-        thrust = full_thrust * throttle       # N
-        ds_mass = dry_mass + propellant       # kg
-    else:
-        thrust = 0.0
-        ds_mass = dry_mass
-    d_throttle = (throttle_cmd - throttle) * inv_tau_eng
-    # Attitude seam: a first-order lag now, a rate-limited 3-D loop later.
-    d_tilt = (tilt_cmd - tilt) * inv_tau_att
-    d_propellant = -thrust * inv_ve         # kg/s
-    thrust_x = thrust * math.sin(tilt)      # N
-    thrust_z = thrust * math.cos(tilt)      # N
-
-    normal, friction = ground_reaction(rv_z, rv_vx, rv_vz, ground_k, ground_c, mu, inv_slip)
-
-    if mode == ATTACHED:
-        # One rigid body; the rover mirrors the DS so separation starts from a consistent state.
-        inv_mass = 1.0 / (ds_mass + rover_mass)
-        ax = (thrust_x + friction) * inv_mass
-        az = (thrust_z + normal) * inv_mass - g
-        return (ds_vx, ds_vz, ax, az, ds_vx, ds_vz, ax, az,
-                d_throttle, d_tilt, d_propellant, 0.0)
-
-    if mode == HANGING:
-        tension, ex, ez = bridle_tension(ds_x - rv_x, ds_z - rv_z - deck_height,
-                                         ds_vx - rv_vx, ds_vz - rv_vz, length, payout,
-                                         bridle_k, bridle_c)
-        tension_x = tension * ex  # N, pulls the rover toward the DS and the DS toward the rover
-        tension_z = tension * ez
-    else:
-        tension_x = tension_z = 0.0
-    inv_ds_mass = 1.0 / ds_mass
-    return (ds_vx, ds_vz,
-            (thrust_x - tension_x) * inv_ds_mass,
-            (thrust_z - tension_z) * inv_ds_mass - g,
-            rv_vx, rv_vz,
-            (friction + tension_x) * inv_rover_mass,
-            (normal + tension_z) * inv_rover_mass - g,
-            d_throttle, d_tilt, d_propellant, payout)
+def bridle_tension(x: Sequence[float], c: Constants) -> float:
+    """Line tension (N) in mechanical state x with the rover hanging (same law as hanging())."""
+    dx, dy = x[DS_X] - x[ROVER_X], x[DS_Y] - x[ROVER_Y]
+    dz = x[DS_Z] - x[ROVER_Z] - c.deck_height
+    dist = math.sqrt(dx * dx + dy * dy + dz * dz)
+    stretch = dist - x[BRIDLE_LENGTH]
+    if stretch <= 0.0:  # slack: a rope cannot push (also avoids dist == 0)
+        return 0.0
+    spring = c.bridle_k * stretch
+    payout = min(c.payout_max, spring * c.inv_spool_c) if x[BRIDLE_LENGTH] < c.length_max else 0.0
+    rate = ((x[DS_VX] - x[ROVER_VX]) * dx + (x[DS_VY] - x[ROVER_VY]) * dy
+            + (x[DS_VZ] - x[ROVER_VZ]) * dz) / dist
+    return max(0.0, spring + c.bridle_c * (rate - payout))
 
 
-def loads(x: Sequence[float], u: Inputs, c: Constants) -> tuple[float, float, float]:
-    """Thrust, bridle tension and rover normal force (all N) in state x, for telemetry."""
-    thrust = c.full_thrust * x[THROTTLE] if x[PROPELLANT] > 0.0 else 0.0
-    tension = 0.0
+def rover_depth(x: Sequence[float], c: Constants) -> float:
+    """Penetration (m) of the rover's wheel point into the terrain along its normal (< 0: above)."""
+    return (c.ground_z0 + c.grad_x * x[ROVER_X] + c.grad_y * x[ROVER_Y] - x[ROVER_Z]) * c.cos_slope
+
+
+def mirror_rover(x: list[float], c: Constants) -> None:
+    """Put the rover where the rigid attachment holds it: deck at the DS attachment point."""
+    x[ROVER_X], x[ROVER_Y], x[ROVER_Z] = x[DS_X], x[DS_Y], x[DS_Z] - c.deck_height
+    x[ROVER_VX], x[ROVER_VY], x[ROVER_VZ] = x[DS_VX], x[DS_VY], x[DS_VZ]
+
+
+def derivatives(t: float, x: Sequence[float], u: Inputs,
+                p: tuple[Constants, ActuatorConstants]) -> list[float]:
+    """dx/dt of the full state (STATE_NAMES): the model's definition, for reference integrators.
+
+    The plant steps the same equations, but propagates the actuators exactly (see model.py)."""
+    c, k = p
+    throttle, tilt_x, tilt_y, propellant = x[THROTTLE:]
+    carried = k.rover_mass if u.mode == ATTACHED else 0.0
+    f = actuators.forcing(throttle, tilt_x, tilt_y, propellant, carried, k)
+    act = [(u.throttle_cmd - throttle) * k.inv_tau_engine,
+           actuators.tilt_rate(tilt_x, u.tilt_x_cmd, k),
+           actuators.tilt_rate(tilt_y, u.tilt_y_cmd, k),
+           -k.burn_rate * throttle if propellant > 0.0 else 0.0]
+    wind = (u.wind_x, u.wind_y)
+    if u.mode == ATTACHED:
+        d = attached(x[:6], f, wind, c)
+        return list(d) + list(d) + [0.0] + act  # the rover mirrors the DS
     if u.mode == HANGING:
-        tension = bridle_tension(x[DS_X] - x[ROVER_X], x[DS_Z] - x[ROVER_Z] - c.deck_height,
-                                 x[DS_VX] - x[ROVER_VX], x[DS_VZ] - x[ROVER_VZ],
-                                 x[BRIDLE_LENGTH], u.payout_rate, c.bridle_k, c.bridle_c)[0]
-    normal = ground_reaction(x[ROVER_Z], x[ROVER_VX], x[ROVER_VZ], c.ground_k, c.ground_c,
-                             c.friction_mu, c.inv_slip_vel)[0]
-    return thrust, tension, normal
+        return list(hanging(x[:13], f, wind, c)) + act
+    return list(free(x[:12], f, wind, c)) + [0.0] + act

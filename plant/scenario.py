@@ -7,9 +7,15 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
+from plant import dispersion
+from plant.dispersion import Dispersion, DispersionError
 from plant.params import InitialConditions, ParamError, PlantParams
 
-_TOP_LEVEL = ("name", "description", "seed", "max_time_s", "initial", "plant", "controller")
+_TOP_LEVEL = ("name", "description", "seed", "max_time_s", "expect", "expect_why", "initial",
+              "plant", "controller", "dispersions")
+EXPECTATIONS = ("pass", "fail")
 
 
 class ScenarioError(ValueError):
@@ -28,6 +34,27 @@ class Scenario:
     max_time_s: float = 200.0
     # Tuning overrides for the flight software, passed through; the host checks the names.
     controller: dict[str, float] = field(default_factory=dict)
+    # What the catalogue expects of a sound controller: "pass" or "fail" (then expect_why says why).
+    expect: str = "pass"
+    expect_why: str = ""
+    # Monte Carlo distributions by dotted path ("plant.engine.thrust_bias"), for disperse().
+    dispersions: dict[str, Dispersion] = field(default_factory=dict)
+
+
+def disperse(scenario: Scenario, rng: np.random.Generator) -> Scenario:
+    """A copy of the scenario with every dispersed parameter replaced by one draw from rng.
+
+    Draws in sorted path order, one rng call each, so a seed gives the same sample. A draw the
+    parameter checks reject (a negative mass from a wide normal) raises ScenarioError."""
+    roots = {"plant": scenario.params, "initial": scenario.initial}
+    for path in sorted(scenario.dispersions):
+        value = scenario.dispersions[path].sample(rng)
+        try:
+            roots[path.split(".")[0]] = dispersion.replaced(roots, path, value)
+        except ParamError as exc:
+            raise ScenarioError(f"{scenario.name}: dispersed {path} = {value!r} is out of range: "
+                                f"{exc.reason}") from None
+    return dataclasses.replace(scenario, params=roots["plant"], initial=roots["initial"])
 
 
 def load_scenario(name_or_path: str) -> Scenario:
@@ -91,8 +118,22 @@ def _parse(raw: bytes, label: str, stem: str) -> Scenario:
     controller = {}
     for key, value in _table(doc.get("controller", {}), "controller", label).items():
         controller[key] = _typed(value, 0.0, f"controller.{key}", label)
+    expect = _typed(doc.get("expect", "pass"), "", "expect", label)
+    if expect not in EXPECTATIONS:
+        raise ScenarioError(f"{label}: expect must be 'pass' or 'fail', got {expect!r}")
+    expect_why = _typed(doc.get("expect_why", ""), "", "expect_why", label)
+    if expect == "fail" and not expect_why.strip():
+        raise ScenarioError(f"{label}: expect_why must say why when expect = 'fail'")
+    roots = {"plant": params, "initial": initial}
+    dispersions = {}
+    for path, spec in _table(doc.get("dispersions", {}), "dispersions", label).items():
+        try:
+            dispersions[path] = dispersion.parse(path, spec, roots)
+        except DispersionError as exc:
+            raise ScenarioError(f"{label}: {exc.where} {exc.reason}") from None
     return Scenario(name=name, description=description, params=params, initial=initial,
-                    seed=seed, max_time_s=max_time_s, controller=controller)
+                    seed=seed, max_time_s=max_time_s, controller=controller, expect=expect,
+                    expect_why=expect_why, dispersions=dispersions)
 
 
 def _build(cls: type, table: object, where: str, label: str):

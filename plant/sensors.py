@@ -1,39 +1,23 @@
-"""Sensor models: radar altimeter and velocimeter with Gaussian noise, exact BUD encoder."""
+"""SensorFrame: what the flight computer reads once per control cycle (radar, IMU, BUD encoder)."""
 from dataclasses import dataclass
-
-import numpy as np
-
-from plant.params import SensorParams
-from plant.truth import Truth
 
 
 @dataclass(frozen=True)
 class SensorFrame:
-    """What the flight computer reads at one instant."""
+    """Sensor readings at time t. Radar values are the newest delivered measurement, held; NaN
+    before the first valid one. IMU values are means since the previous frame; NaN if invalid."""
 
     t: float                # s
-    altitude_m: float       # m, radar range to the flat ground below the DS attachment point
-    vz_mps: float           # m/s, DS vertical velocity, up positive
-    vx_mps: float           # m/s, DS horizontal velocity
+    radar_valid: bool       # newest delivered radar measurement is a valid solution
+    radar_seq: int          # radar measurements delivered so far, valid or not
+    altitude_m: float       # m, radar altitude of the DS above the terrain
+    vx_mps: float           # m/s, radar ground-relative DS velocity, world frame
+    vy_mps: float           # m/s
+    vz_mps: float           # m/s, up positive
+    imu_valid: bool         # at least one IMU sample since the previous frame
+    imu_fx: float           # m/s^2, mean specific force, local-level (world) frame
+    imu_fy: float           # m/s^2
+    imu_fz: float           # m/s^2, hover reads +g
     bridle_length_m: float  # m, BUD encoder (exact)
-    radar_valid: bool       # no dropout model yet: always True
     separated: bool
     cut: bool
-
-
-def measure(truth: Truth, params: SensorParams, rng: np.random.Generator) -> SensorFrame:
-    """Sample the sensors once. Always draws three normals, so the random stream does not
-    depend on which sigmas are zero."""
-    n_alt, n_vz, n_vx = rng.standard_normal(3)
-    alt_sigma = params.altitude_sigma_fraction * abs(truth.ds_z) + params.altitude_sigma_floor_m
-    vel_sigma = params.velocity_sigma_mps
-    return SensorFrame(
-        t=truth.t,
-        altitude_m=truth.ds_z + alt_sigma * float(n_alt),
-        vz_mps=truth.ds_vz + vel_sigma * float(n_vz),
-        vx_mps=truth.ds_vx + vel_sigma * float(n_vx),
-        bridle_length_m=truth.bridle_length_m,
-        radar_valid=True,
-        separated=truth.separated,
-        cut=truth.cut,
-    )
