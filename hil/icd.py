@@ -12,10 +12,11 @@ import enum
 import math
 import struct
 import zlib
+from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-ICD_VERSION = 1
+ICD_VERSION = 2
 
 _TYPE_CODES = {"u16": "H", "u32": "I", "f32": "f"}
 _TYPE_WORDS = {"u16": 1, "u32": 2, "f32": 2}
@@ -53,9 +54,10 @@ class TimingMode(enum.IntEnum):
 class SensorFlags(enum.IntFlag):
     """Bits of the sensor block's `flags` register."""
 
-    RADAR_VALID = 1   # altitude and velocities are a valid radar solution
+    RADAR_VALID = 1   # the newest radar measurement (radar_seq) is a valid solution
     SEPARATED = 2     # rover separation confirmed (pyro)
     CUT = 4           # bridle cut confirmed (pyro)
+    IMU_VALID = 8     # imu_f* hold this cycle's mean specific force
 
 
 class Discretes(enum.IntFlag):
@@ -66,11 +68,13 @@ class Discretes(enum.IntFlag):
 
 
 class Faults(enum.IntFlag):
-    """Bits of the command block's `faults` register."""
+    """Bits of the command block's `faults` register (this frame only, not latched)."""
 
-    SENSOR_INVALID = 1   # the radar solution was invalid; last command held
+    NO_NAVIGATION = 1    # no velocity estimate yet (no valid radar): last command held
     FRAME_SKIP = 2       # the frame number did not follow the previous one
     CLOCK_BACKWARDS = 4  # the frame timestamp did not advance
+    RADAR_INVALID = 8    # a fresh radar measurement was flagged invalid (dropout)
+    RADAR_REJECTED = 16  # a fresh radar velocity failed the innovation gate (glitch)
 
 
 TD_NOT_DECLARED = 0xFFFFFFFF  # td_time_us before touchdown is declared
@@ -104,11 +108,13 @@ class Block:
     fields: tuple[Field, ...]
     _format: str = field(init=False, repr=False)
     _words: int = field(init=False, repr=False)
+    _record: type = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         codes = "".join(_TYPE_CODES[f.type] for f in self.fields)
         object.__setattr__(self, "_format", ">" + codes)
         object.__setattr__(self, "_words", sum(f.words for f in self.fields))
+        object.__setattr__(self, "_record", namedtuple(f"{self.name}_record", [f.name for f in self.fields]))
 
     @property
     def length(self) -> int:
@@ -158,6 +164,10 @@ class Block:
         raw = struct.pack(f">{self._words}H", *registers)
         return struct.unpack(self._format, raw)
 
+    def decode_record(self, registers: Sequence[int]):
+        """Registers to a named tuple whose fields are the block's field names."""
+        return self._record._make(self.decode(registers))
+
     def decode_map(self, registers: Sequence[int]) -> dict[str, float]:
         return dict(zip(self.names, self.decode(registers)))
 
@@ -181,11 +191,14 @@ CONFIG = Block("config", 0x0040, "rw", "timing and controller tuning; written at
     _cfg("kp_vz", "f32", "1/s", 4.0, 0.0, 20.0, "vertical velocity loop gain (acceleration per velocity error)"),
     _cfg("ki_vz", "f32", "1/m", 0.6, 0.0, 10.0, "hover-throttle estimate gain (fraction per metre of error)"),
     _cfg("alt_filter_tau_s", "f32", "s", 1.0, 0.0, 10.0, "radar altitude smoothing (0: raw altitude)"),
+    _cfg("nav_radar_gain", "f32", "-", 0.3, 0.0, 1.0, "weight of a fresh radar velocity against the IMU-propagated one"),
+    _cfg("nav_gate_mps", "f32", "m/s", 0.5, 0.05, 10.0, "radar velocity innovation beyond this is rejected as a glitch"),
+    _cfg("nav_max_rejects", "u16", "-", 3, 0, 100, "consecutive rejections after which a radar sample is accepted anyway"),
     _cfg("brake_decel_mps2", "f32", "m/s^2", 3.0, 0.5, 10.0, "deceleration of the braking profile"),
     _cfg("v_cv_mps", "f32", "m/s", 0.75, 0.2, 3.0, "constant-velocity descent speed (MSL: 0.75)"),
     _cfg("h_cv_m", "f32", "m", 22.0, 5.0, 200.0, "altitude where the constant-velocity descent begins"),
     _cfg("h_sep_m", "f32", "m", 20.0, 5.0, 100.0, "altitude of rover separation"),
-    _cfg("kp_vx", "f32", "rad s/m", 0.05, 0.0, 1.0, "tilt per m/s of horizontal velocity"),
+    _cfg("kp_vh", "f32", "rad s/m", 0.05, 0.0, 1.0, "tilt per m/s of horizontal velocity, each axis"),
     _cfg("tilt_max_rad", "f32", "rad", 0.15, 0.0, 0.8, "largest tilt commanded before the cut"),
     _cfg("bridle_full_m", "f32", "m", 7.5, 1.0, 20.0, "BUD length at which the bridles count as out"),
     _cfg("td_enable", "u16", "-", 1, 0, 1, "1 enables touchdown detection"),
@@ -197,7 +210,7 @@ CONFIG = Block("config", 0x0040, "rw", "timing and controller tuning; written at
     _cfg("flyaway_hover_s", "f32", "s", 0.2, 0.0, 5.0, "hover after the cut (MSL: about 0.19 s)"),
     _cfg("flyaway_climb_s", "f32", "s", 1.5, 0.0, 10.0, "vertical climb before tilting away"),
     _cfg("flyaway_climb_mps", "f32", "m/s", 4.0, 0.0, 20.0, "vertical speed of the climb"),
-    _cfg("flyaway_tilt_rad", "f32", "rad", 0.75, 0.0, 1.2, "tilt of the flyaway burn"),
+    _cfg("flyaway_tilt_rad", "f32", "rad", 0.75, 0.0, 1.2, "tilt of the flyaway burn, toward +x"),
     _cfg("flyaway_throttle", "f32", "-", 0.5, 0.0, 1.0, "throttle of the flyaway burn"),
     _cfg("flyaway_burn_s", "f32", "s", 3.0, 0.0, 30.0, "length of the flyaway burn; then engines off"),
 ))
@@ -205,21 +218,27 @@ CONFIG = Block("config", 0x0040, "rw", "timing and controller tuning; written at
 SENSORS = Block("sensors", 0x0100, "w", "one sensor frame per control cycle (host to device, FC23 write)", (
     Field("frame", "u32", "-", "frame number, +1 each cycle"),
     Field("t_us", "u32", "us", "plant time of the frame; the device's clock in lockstep"),
-    Field("altitude_m", "f32", "m", "radar altitude of the descent stage"),
-    Field("vz_mps", "f32", "m/s", "vertical velocity, up positive"),
-    Field("vx_mps", "f32", "m/s", "horizontal velocity"),
+    Field("radar_seq", "u16", "-", "counts radar measurements (wraps); a change means a fresh one"),
+    Field("altitude_m", "f32", "m", "radar altitude of the descent stage (newest measurement)"),
+    Field("vx_mps", "f32", "m/s", "radar ground-relative velocity, x"),
+    Field("vy_mps", "f32", "m/s", "radar ground-relative velocity, y"),
+    Field("vz_mps", "f32", "m/s", "radar ground-relative velocity, z (up positive)"),
+    Field("imu_fx", "f32", "m/s^2", "IMU specific force, local level x, mean over the cycle"),
+    Field("imu_fy", "f32", "m/s^2", "IMU specific force, local level y, mean over the cycle"),
+    Field("imu_fz", "f32", "m/s^2", "IMU specific force, local level z (hover reads +g)"),
     Field("bridle_length_m", "f32", "m", "bridle length paid out (BUD encoder)"),
-    Field("flags", "u16", "-", "SensorFlags: 1 radar valid, 2 separated, 4 cut"),
+    Field("flags", "u16", "-", "SensorFlags: 1 radar valid, 2 separated, 4 cut, 8 IMU valid"),
 ))
 
 COMMANDS = Block("commands", 0x0180, "r", "the answer to the frame (device to host, FC23 read)", (
     Field("frame", "u32", "-", "echo of the sensor frame this answers"),
     Field("state", "u16", "-", "ControllerState"),
     Field("throttle", "f32", "-", "throttle 0..1 of full thrust; 0 is engines off"),
-    Field("tilt_rad", "f32", "rad", "commanded tilt of the thrust vector, + toward +x"),
+    Field("tilt_x_rad", "f32", "rad", "commanded thrust-vector tilt toward +x (pitch)"),
+    Field("tilt_y_rad", "f32", "rad", "commanded thrust-vector tilt toward +y (roll)"),
     Field("discretes", "u16", "-", "Discretes: 1 separate rover, 2 cut bridles (latched)"),
     Field("td_time_us", "u32", "us", "frame time when touchdown was declared; 0xFFFFFFFF before"),
-    Field("faults", "u16", "-", "Faults: 1 sensor invalid, 2 frame skip, 4 clock backwards"),
+    Field("faults", "u16", "-", "Faults: 1 no navigation, 2 frame skip, 4 clock backwards, 8 radar invalid, 16 radar rejected"),
     Field("step_time_us", "u32", "us", "duration of this control step on the device"),
 ))
 

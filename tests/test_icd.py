@@ -26,30 +26,35 @@ def test_f32_and_u32_take_two_registers_high_word_first():
     assert block.encode([0x12345678, 1.0]) == [0x1234, 0x5678, 0x3F80, 0x0000]
 
 
+def sensor_values(altitude=0.0, frame=1, flags=0):
+    return [frame, 2, 3, altitude, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, flags]
+
+
 @pytest.mark.parametrize("value", [0.0, -0.0, 1.5, -2.75, 1e-30, -1e-30, 1e-45, 3.4e38, -123456.789,
                                    math.inf, -math.inf])
 def test_f32_round_trip_equals_float32_of_the_value(value):
-    regs = icd.SENSORS.encode([1, 2, value, 0.0, 0.0, 0.0, 0])
-    decoded = icd.SENSORS.decode(regs)[2]
+    regs = icd.SENSORS.encode(sensor_values(value))
+    decoded = icd.SENSORS.decode_map(regs)["altitude_m"]
     expected = struct.unpack(">f", struct.pack(">f", value))[0]
     assert decoded == expected and math.copysign(1, decoded) == math.copysign(1, expected)
 
 
 def test_nan_travels_as_quiet_nan_and_stays_nan():
-    regs = icd.SENSORS.encode([1, 2, math.nan, 0.0, 0.0, 0.0, 0])
-    assert regs[4:6] == [0x7FC0, 0x0000]
-    assert math.isnan(icd.SENSORS.decode(regs)[2])
+    regs = icd.SENSORS.encode(sensor_values(math.nan))
+    offset = icd.SENSORS.address_of("altitude_m") - icd.SENSORS.base
+    assert regs[offset:offset + 2] == [0x7FC0, 0x0000]
+    assert math.isnan(icd.SENSORS.decode_map(regs)["altitude_m"])
 
 
-@pytest.mark.parametrize("values", [[1, 2, 1e39, 0, 0, 0, 0], [-1, 2, 0, 0, 0, 0, 0], [2**32, 2, 0, 0, 0, 0, 0],
-                                    [1, 2, 0, 0, 0, 0, 70000]])
+@pytest.mark.parametrize("values", [sensor_values(1e39), sensor_values(frame=-1), sensor_values(frame=2**32),
+                                    sensor_values(flags=70000)])
 def test_out_of_range_values_are_refused_naming_the_block(values):
     with pytest.raises(ValueError, match="sensors"):
         icd.SENSORS.encode(values)
 
 
 def test_u32_and_u16_extremes_round_trip():
-    values = (0xFFFFFFFF, 0, 0.0, 0.0, 0.0, 0.0, 0xFFFF)
+    values = (0xFFFFFFFF, 0, 0xFFFF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0xFFFF)
     assert icd.SENSORS.decode(icd.SENSORS.encode(values)) == values
 
 
@@ -86,7 +91,7 @@ def test_staleness_is_detected(tmp_path):
     icd_codegen.write_all(tmp_path)
     assert icd_codegen.stale_files(tmp_path) == []
     header = tmp_path / icd_codegen.HEADER_PATH
-    header.write_text(header.read_text().replace("ICD_VERSION 1u", "ICD_VERSION 0u"))
+    header.write_text(header.read_text().replace(f"ICD_VERSION {icd.ICD_VERSION}u", "ICD_VERSION 0u"))
     assert icd_codegen.stale_files(tmp_path) == [icd_codegen.HEADER_PATH]
 
 
@@ -104,3 +109,16 @@ def test_generated_header_compiles_as_c99_and_agrees_with_python(tmp_path):
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
     assert [int(v) for v in out] == [icd.LAYOUT_HASH, icd.SENSORS.length, icd.COMMANDS.base,
                                      icd.CONFIG.address_of("td_drop_frac"), icd.ControllerState.FLYAWAY]
+
+
+def test_controller_records_match_the_block_layouts():
+    from dataclasses import fields
+
+    from hil.reference import CommandOutput, SensorInput
+    assert tuple(f.name for f in fields(SensorInput)) == icd.SENSORS.names
+    assert tuple(f.name for f in fields(CommandOutput)) + ("step_time_us",) == icd.COMMANDS.names
+
+
+def test_decode_record_names_the_fields():
+    record = icd.COMMANDS.decode_record(icd.COMMANDS.encode([7, 3, 0.5, 0.0, 0.0, 1, 9, 0, 42]))
+    assert (record.frame, record.state, record.throttle, record.step_time_us) == (7, 3, 0.5, 42)

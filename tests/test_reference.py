@@ -12,16 +12,22 @@ VALID = int(SensorFlags.RADAR_VALID)
 
 
 class Frames:
-    """Feeds 50 Hz frames to a controller."""
+    """Feeds 50 Hz frames to a controller: a fresh radar sample every frame, no IMU unless given.
+
+    Without an IMU the navigation takes each radar sample as it is, so these tests script the
+    controller's view of altitude and velocity directly.
+    """
 
     def __init__(self, **config):
-        config.setdefault("alt_filter_tau_s", 0.0)  # raw altitude: these tests script it directly
         self.ctl = ReferenceController(config)
         self.frame = 0
 
-    def step(self, altitude=1000.0, vz=-50.0, vx=0.0, bridle=0.0, flags=VALID, dt=0.02):
+    def step(self, altitude=1000.0, vz=-50.0, vx=0.0, vy=0.0, bridle=0.0, flags=VALID, dt=0.02,
+             imu=(0.0, 0.0, 0.0), seq=None):
         self.frame += 1
-        return self.ctl.step(SensorInput(self.frame, round(self.frame * dt * 1e6), altitude, vz, vx, bridle, flags))
+        seq = self.frame if seq is None else seq
+        return self.ctl.step(SensorInput(self.frame, round(self.frame * dt * 1e6), seq, altitude, vx, vy, vz,
+                                         *imu, bridle, flags))
 
 
 def test_states_follow_the_descent_and_separation_fires_once():
@@ -75,11 +81,43 @@ def test_detection_disabled_never_arms():
     assert all(f.step(altitude=17, vz=+0.5, bridle=7.5).state == S.SKY_CRANE for _ in range(300))
 
 
-def test_invalid_radar_holds_the_last_command_and_flags_it():
+def test_no_command_change_before_the_first_valid_radar_sample():
     f = Frames()
-    good = f.step()
-    held = f.step(vz=+30.0, flags=0)
-    assert held.faults & Faults.SENSOR_INVALID and held.throttle == good.throttle
+    out = f.step(flags=0)
+    assert out.faults & Faults.NO_NAVIGATION and out.faults & Faults.RADAR_INVALID
+    assert out.state == S.STANDBY and out.throttle == 0.0
+    assert f.step().state == S.POWERED_DESCENT
+
+
+IMU = int(SensorFlags.RADAR_VALID | SensorFlags.IMU_VALID)
+HOVER_F = (0.0, 0.0, 3.711)
+
+
+def test_radar_dropout_is_flown_through_on_the_imu():
+    f = Frames()
+    f.step(vz=-0.75, altitude=15.0, flags=IMU, imu=HOVER_F)
+    for _ in range(25):  # half a second of dropouts: fresh samples flagged invalid
+        out = f.step(vz=+9.0, altitude=15.0, flags=int(SensorFlags.IMU_VALID), imu=HOVER_F)
+        assert out.faults & Faults.RADAR_INVALID and not out.faults & Faults.NO_NAVIGATION
+    assert f.ctl.nav.velocity[2] == pytest.approx(-0.75)
+
+
+def test_a_radar_velocity_glitch_is_rejected_but_a_persistent_change_is_accepted():
+    f = Frames(nav_gate_mps=0.5, nav_max_rejects=3)
+    f.step(vz=-0.75, altitude=15.0, flags=IMU, imu=HOVER_F)
+    glitch = f.step(vz=+0.5, altitude=15.0, flags=IMU, imu=HOVER_F)      # dust: 1.25 m/s jump
+    assert glitch.faults & Faults.RADAR_REJECTED and f.ctl.nav.velocity[2] == pytest.approx(-0.75)
+    f.step(vz=-0.75, altitude=15.0, flags=IMU, imu=HOVER_F)
+    outs = [f.step(vz=+0.5, altitude=15.0, flags=IMU, imu=HOVER_F) for _ in range(4)]
+    assert [bool(o.faults & Faults.RADAR_REJECTED) for o in outs] == [True, True, True, False]
+
+
+def test_velocity_is_propagated_with_the_imu_between_radar_samples():
+    f = Frames()
+    f.step(vz=-10.0, flags=IMU, imu=HOVER_F)
+    for _ in range(10):  # the same radar sample held; the IMU says 1 m/s^2 up
+        f.step(vz=-10.0, flags=IMU, imu=(0.0, 0.0, 3.711 + 1.0), seq=1)
+    assert f.ctl.nav.velocity[2] == pytest.approx(-10.0 + 1.0 * 0.2)
 
 
 def test_frame_skip_and_clock_backwards_are_flagged():
@@ -87,7 +125,7 @@ def test_frame_skip_and_clock_backwards_are_flagged():
     f.step()
     f.frame += 1
     assert f.step().faults & Faults.FRAME_SKIP
-    out = f.ctl.step(SensorInput(f.frame + 1, 0, 1000.0, -50.0, 0.0, 0.0, VALID))
+    out = f.ctl.step(SensorInput(f.frame + 1, 0, f.frame + 1, 1000.0, 0.0, 0.0, -50.0, 0.0, 0.0, 0.0, 0.0, VALID))
     assert out.faults & Faults.CLOCK_BACKWARDS
 
 
@@ -99,10 +137,11 @@ def test_throttle_stays_within_limits(vz):
         assert f.ctl.config["throttle_min"] <= out.throttle <= 1.0
 
 
-def test_tilt_opposes_horizontal_velocity_and_is_limited():
+def test_tilt_opposes_horizontal_velocity_on_each_axis_and_is_limited():
     f = Frames()
-    assert f.step(vx=0.5).tilt_rad < 0 < f.step(vx=-0.5).tilt_rad
-    assert abs(f.step(vx=100.0).tilt_rad) == pytest.approx(f.ctl.config["tilt_max_rad"])
+    assert f.step(vx=0.5).tilt_x_rad < 0 < f.step(vx=-0.5).tilt_x_rad
+    assert f.step(vy=0.5).tilt_y_rad < 0 < f.step(vy=-0.5).tilt_y_rad
+    assert abs(f.step(vx=100.0).tilt_x_rad) == pytest.approx(f.ctl.config["tilt_max_rad"])
 
 
 def test_altitude_filter_smooths_noise_without_lagging_a_steady_descent():
@@ -113,9 +152,9 @@ def test_altitude_filter_smooths_noise_without_lagging_a_steady_descent():
     for i in range(500):
         truth = 1500.0 - 50.0 * 0.02 * i
         measured = truth + rng.normal(0.0, 3.0)
-        f.step(altitude=measured, vz=-50.0)
+        f.step(altitude=measured, vz=-50.0, flags=IMU, imu=HOVER_F)
         if i > 100:
             errors_raw.append(measured - truth)
-            errors_filtered.append(f.ctl.altitude - truth)
+            errors_filtered.append(f.ctl.nav.altitude - truth)
     assert abs(np.mean(errors_filtered)) < 0.3                    # no lag bias at 50 m/s
     assert np.std(errors_filtered) < 0.25 * np.std(errors_raw)    # noise cut by > 4x

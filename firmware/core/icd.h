@@ -3,8 +3,8 @@
 #ifndef ICD_H
 #define ICD_H
 
-#define ICD_VERSION 1u
-#define ICD_LAYOUT_HASH 0x5244900Bu
+#define ICD_VERSION 2u
+#define ICD_LAYOUT_HASH 0x9536F3DBu
 
 /* identity block (r): who answers: read once at connect */
 #define ICD_IDENTITY_BASE 0x0000u
@@ -16,7 +16,7 @@
 
 /* config block (rw): timing and controller tuning; written at run start */
 #define ICD_CONFIG_BASE 0x0040u
-#define ICD_CONFIG_LEN 50u
+#define ICD_CONFIG_LEN 55u
 #define ICD_CONFIG_TIMING_MODE 0x0040u /* u16 [-] TimingMode: 0 lockstep, 1 real-time */
 #define ICD_CONFIG_CONTROL_RATE_HZ 0x0041u /* f32 [Hz] control step rate */
 #define ICD_CONFIG_THROTTLE_MIN 0x0043u /* f32 [-] lowest throttle commanded while the engines burn */
@@ -24,48 +24,57 @@
 #define ICD_CONFIG_KP_VZ 0x0047u /* f32 [1/s] vertical velocity loop gain (acceleration per velocity error) */
 #define ICD_CONFIG_KI_VZ 0x0049u /* f32 [1/m] hover-throttle estimate gain (fraction per metre of error) */
 #define ICD_CONFIG_ALT_FILTER_TAU_S 0x004Bu /* f32 [s] radar altitude smoothing (0: raw altitude) */
-#define ICD_CONFIG_BRAKE_DECEL_MPS2 0x004Du /* f32 [m/s^2] deceleration of the braking profile */
-#define ICD_CONFIG_V_CV_MPS 0x004Fu /* f32 [m/s] constant-velocity descent speed (MSL: 0.75) */
-#define ICD_CONFIG_H_CV_M 0x0051u /* f32 [m] altitude where the constant-velocity descent begins */
-#define ICD_CONFIG_H_SEP_M 0x0053u /* f32 [m] altitude of rover separation */
-#define ICD_CONFIG_KP_VX 0x0055u /* f32 [rad s/m] tilt per m/s of horizontal velocity */
-#define ICD_CONFIG_TILT_MAX_RAD 0x0057u /* f32 [rad] largest tilt commanded before the cut */
-#define ICD_CONFIG_BRIDLE_FULL_M 0x0059u /* f32 [m] BUD length at which the bridles count as out */
-#define ICD_CONFIG_TD_ENABLE 0x005Bu /* u16 [-] 1 enables touchdown detection */
-#define ICD_CONFIG_TD_ARM_DELAY_S 0x005Cu /* f32 [s] wait after bridles out before arming (snatch) */
-#define ICD_CONFIG_TD_DROP_FRAC 0x005Eu /* f32 [-] relative throttle drop below the baseline that counts */
-#define ICD_CONFIG_TD_PERSIST_S 0x0060u /* f32 [s] how long the drop must persist */
-#define ICD_CONFIG_TD_BASELINE_TAU_S 0x0062u /* f32 [s] time constant of the throttle baseline filter */
-#define ICD_CONFIG_CUT_DELAY_S 0x0064u /* f32 [s] touchdown declared to bridle cut */
-#define ICD_CONFIG_FLYAWAY_HOVER_S 0x0066u /* f32 [s] hover after the cut (MSL: about 0.19 s) */
-#define ICD_CONFIG_FLYAWAY_CLIMB_S 0x0068u /* f32 [s] vertical climb before tilting away */
-#define ICD_CONFIG_FLYAWAY_CLIMB_MPS 0x006Au /* f32 [m/s] vertical speed of the climb */
-#define ICD_CONFIG_FLYAWAY_TILT_RAD 0x006Cu /* f32 [rad] tilt of the flyaway burn */
-#define ICD_CONFIG_FLYAWAY_THROTTLE 0x006Eu /* f32 [-] throttle of the flyaway burn */
-#define ICD_CONFIG_FLYAWAY_BURN_S 0x0070u /* f32 [s] length of the flyaway burn; then engines off */
+#define ICD_CONFIG_NAV_RADAR_GAIN 0x004Du /* f32 [-] weight of a fresh radar velocity against the IMU-propagated one */
+#define ICD_CONFIG_NAV_GATE_MPS 0x004Fu /* f32 [m/s] radar velocity innovation beyond this is rejected as a glitch */
+#define ICD_CONFIG_NAV_MAX_REJECTS 0x0051u /* u16 [-] consecutive rejections after which a radar sample is accepted anyway */
+#define ICD_CONFIG_BRAKE_DECEL_MPS2 0x0052u /* f32 [m/s^2] deceleration of the braking profile */
+#define ICD_CONFIG_V_CV_MPS 0x0054u /* f32 [m/s] constant-velocity descent speed (MSL: 0.75) */
+#define ICD_CONFIG_H_CV_M 0x0056u /* f32 [m] altitude where the constant-velocity descent begins */
+#define ICD_CONFIG_H_SEP_M 0x0058u /* f32 [m] altitude of rover separation */
+#define ICD_CONFIG_KP_VH 0x005Au /* f32 [rad s/m] tilt per m/s of horizontal velocity, each axis */
+#define ICD_CONFIG_TILT_MAX_RAD 0x005Cu /* f32 [rad] largest tilt commanded before the cut */
+#define ICD_CONFIG_BRIDLE_FULL_M 0x005Eu /* f32 [m] BUD length at which the bridles count as out */
+#define ICD_CONFIG_TD_ENABLE 0x0060u /* u16 [-] 1 enables touchdown detection */
+#define ICD_CONFIG_TD_ARM_DELAY_S 0x0061u /* f32 [s] wait after bridles out before arming (snatch) */
+#define ICD_CONFIG_TD_DROP_FRAC 0x0063u /* f32 [-] relative throttle drop below the baseline that counts */
+#define ICD_CONFIG_TD_PERSIST_S 0x0065u /* f32 [s] how long the drop must persist */
+#define ICD_CONFIG_TD_BASELINE_TAU_S 0x0067u /* f32 [s] time constant of the throttle baseline filter */
+#define ICD_CONFIG_CUT_DELAY_S 0x0069u /* f32 [s] touchdown declared to bridle cut */
+#define ICD_CONFIG_FLYAWAY_HOVER_S 0x006Bu /* f32 [s] hover after the cut (MSL: about 0.19 s) */
+#define ICD_CONFIG_FLYAWAY_CLIMB_S 0x006Du /* f32 [s] vertical climb before tilting away */
+#define ICD_CONFIG_FLYAWAY_CLIMB_MPS 0x006Fu /* f32 [m/s] vertical speed of the climb */
+#define ICD_CONFIG_FLYAWAY_TILT_RAD 0x0071u /* f32 [rad] tilt of the flyaway burn, toward +x */
+#define ICD_CONFIG_FLYAWAY_THROTTLE 0x0073u /* f32 [-] throttle of the flyaway burn */
+#define ICD_CONFIG_FLYAWAY_BURN_S 0x0075u /* f32 [s] length of the flyaway burn; then engines off */
 
 /* sensors block (w): one sensor frame per control cycle (host to device, FC23 write) */
 #define ICD_SENSORS_BASE 0x0100u
-#define ICD_SENSORS_LEN 13u
+#define ICD_SENSORS_LEN 22u
 #define ICD_SENSORS_FRAME 0x0100u /* u32 [-] frame number, +1 each cycle */
 #define ICD_SENSORS_T_US 0x0102u /* u32 [us] plant time of the frame; the device's clock in lockstep */
-#define ICD_SENSORS_ALTITUDE_M 0x0104u /* f32 [m] radar altitude of the descent stage */
-#define ICD_SENSORS_VZ_MPS 0x0106u /* f32 [m/s] vertical velocity, up positive */
-#define ICD_SENSORS_VX_MPS 0x0108u /* f32 [m/s] horizontal velocity */
-#define ICD_SENSORS_BRIDLE_LENGTH_M 0x010Au /* f32 [m] bridle length paid out (BUD encoder) */
-#define ICD_SENSORS_FLAGS 0x010Cu /* u16 [-] SensorFlags: 1 radar valid, 2 separated, 4 cut */
+#define ICD_SENSORS_RADAR_SEQ 0x0104u /* u16 [-] counts radar measurements (wraps); a change means a fresh one */
+#define ICD_SENSORS_ALTITUDE_M 0x0105u /* f32 [m] radar altitude of the descent stage (newest measurement) */
+#define ICD_SENSORS_VX_MPS 0x0107u /* f32 [m/s] radar ground-relative velocity, x */
+#define ICD_SENSORS_VY_MPS 0x0109u /* f32 [m/s] radar ground-relative velocity, y */
+#define ICD_SENSORS_VZ_MPS 0x010Bu /* f32 [m/s] radar ground-relative velocity, z (up positive) */
+#define ICD_SENSORS_IMU_FX 0x010Du /* f32 [m/s^2] IMU specific force, local level x, mean over the cycle */
+#define ICD_SENSORS_IMU_FY 0x010Fu /* f32 [m/s^2] IMU specific force, local level y, mean over the cycle */
+#define ICD_SENSORS_IMU_FZ 0x0111u /* f32 [m/s^2] IMU specific force, local level z (hover reads +g) */
+#define ICD_SENSORS_BRIDLE_LENGTH_M 0x0113u /* f32 [m] bridle length paid out (BUD encoder) */
+#define ICD_SENSORS_FLAGS 0x0115u /* u16 [-] SensorFlags: 1 radar valid, 2 separated, 4 cut, 8 IMU valid */
 
 /* commands block (r): the answer to the frame (device to host, FC23 read) */
 #define ICD_COMMANDS_BASE 0x0180u
-#define ICD_COMMANDS_LEN 13u
+#define ICD_COMMANDS_LEN 15u
 #define ICD_COMMANDS_FRAME 0x0180u /* u32 [-] echo of the sensor frame this answers */
 #define ICD_COMMANDS_STATE 0x0182u /* u16 [-] ControllerState */
 #define ICD_COMMANDS_THROTTLE 0x0183u /* f32 [-] throttle 0..1 of full thrust; 0 is engines off */
-#define ICD_COMMANDS_TILT_RAD 0x0185u /* f32 [rad] commanded tilt of the thrust vector, + toward +x */
-#define ICD_COMMANDS_DISCRETES 0x0187u /* u16 [-] Discretes: 1 separate rover, 2 cut bridles (latched) */
-#define ICD_COMMANDS_TD_TIME_US 0x0188u /* u32 [us] frame time when touchdown was declared; 0xFFFFFFFF before */
-#define ICD_COMMANDS_FAULTS 0x018Au /* u16 [-] Faults: 1 sensor invalid, 2 frame skip, 4 clock backwards */
-#define ICD_COMMANDS_STEP_TIME_US 0x018Bu /* u32 [us] duration of this control step on the device */
+#define ICD_COMMANDS_TILT_X_RAD 0x0185u /* f32 [rad] commanded thrust-vector tilt toward +x (pitch) */
+#define ICD_COMMANDS_TILT_Y_RAD 0x0187u /* f32 [rad] commanded thrust-vector tilt toward +y (roll) */
+#define ICD_COMMANDS_DISCRETES 0x0189u /* u16 [-] Discretes: 1 separate rover, 2 cut bridles (latched) */
+#define ICD_COMMANDS_TD_TIME_US 0x018Au /* u32 [us] frame time when touchdown was declared; 0xFFFFFFFF before */
+#define ICD_COMMANDS_FAULTS 0x018Cu /* u16 [-] Faults: 1 no navigation, 2 frame skip, 4 clock backwards, 8 radar invalid, 16 radar rejected */
+#define ICD_COMMANDS_STEP_TIME_US 0x018Du /* u32 [us] duration of this control step on the device */
 
 /* config defaults and limits: an out-of-range write gets exception 03 */
 #define ICD_CONFIG_TIMING_MODE_DEFAULT 0u
@@ -89,6 +98,15 @@
 #define ICD_CONFIG_ALT_FILTER_TAU_S_DEFAULT 1.0f
 #define ICD_CONFIG_ALT_FILTER_TAU_S_MIN 0.0f
 #define ICD_CONFIG_ALT_FILTER_TAU_S_MAX 10.0f
+#define ICD_CONFIG_NAV_RADAR_GAIN_DEFAULT 0.3f
+#define ICD_CONFIG_NAV_RADAR_GAIN_MIN 0.0f
+#define ICD_CONFIG_NAV_RADAR_GAIN_MAX 1.0f
+#define ICD_CONFIG_NAV_GATE_MPS_DEFAULT 0.5f
+#define ICD_CONFIG_NAV_GATE_MPS_MIN 0.05f
+#define ICD_CONFIG_NAV_GATE_MPS_MAX 10.0f
+#define ICD_CONFIG_NAV_MAX_REJECTS_DEFAULT 3u
+#define ICD_CONFIG_NAV_MAX_REJECTS_MIN 0u
+#define ICD_CONFIG_NAV_MAX_REJECTS_MAX 100u
 #define ICD_CONFIG_BRAKE_DECEL_MPS2_DEFAULT 3.0f
 #define ICD_CONFIG_BRAKE_DECEL_MPS2_MIN 0.5f
 #define ICD_CONFIG_BRAKE_DECEL_MPS2_MAX 10.0f
@@ -101,9 +119,9 @@
 #define ICD_CONFIG_H_SEP_M_DEFAULT 20.0f
 #define ICD_CONFIG_H_SEP_M_MIN 5.0f
 #define ICD_CONFIG_H_SEP_M_MAX 100.0f
-#define ICD_CONFIG_KP_VX_DEFAULT 0.05f
-#define ICD_CONFIG_KP_VX_MIN 0.0f
-#define ICD_CONFIG_KP_VX_MAX 1.0f
+#define ICD_CONFIG_KP_VH_DEFAULT 0.05f
+#define ICD_CONFIG_KP_VH_MIN 0.0f
+#define ICD_CONFIG_KP_VH_MAX 1.0f
 #define ICD_CONFIG_TILT_MAX_RAD_DEFAULT 0.15f
 #define ICD_CONFIG_TILT_MAX_RAD_MIN 0.0f
 #define ICD_CONFIG_TILT_MAX_RAD_MAX 0.8f
@@ -174,6 +192,7 @@ enum icd_sensor_flags {
     ICD_SENSOR_FLAGS_RADAR_VALID = 1,
     ICD_SENSOR_FLAGS_SEPARATED = 2,
     ICD_SENSOR_FLAGS_CUT = 4,
+    ICD_SENSOR_FLAGS_IMU_VALID = 8,
 };
 
 enum icd_discretes {
@@ -182,9 +201,11 @@ enum icd_discretes {
 };
 
 enum icd_faults {
-    ICD_FAULTS_SENSOR_INVALID = 1,
+    ICD_FAULTS_NO_NAVIGATION = 1,
     ICD_FAULTS_FRAME_SKIP = 2,
     ICD_FAULTS_CLOCK_BACKWARDS = 4,
+    ICD_FAULTS_RADAR_INVALID = 8,
+    ICD_FAULTS_RADAR_REJECTED = 16,
 };
 
 #define ICD_TD_NOT_DECLARED 0xFFFFFFFFu

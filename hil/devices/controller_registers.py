@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import astuple
 
 from hil import icd
 from hil.devices.rtu_server import IllegalAddress, IllegalValue
@@ -23,7 +24,7 @@ class ControllerRegisters:
         self._identity = icd.IDENTITY.encode([icd.ICD_VERSION, icd.LAYOUT_HASH, device_kind, build_id])
         self._config = icd.encode_config(controller.config)
         self._sensors = [0] * icd.SENSORS.length
-        self._commands = icd.COMMANDS.encode([0, 0, 0.0, 0.0, 0, icd.TD_NOT_DECLARED, 0, 0])
+        self._commands = icd.COMMANDS.encode([0, 0, 0.0, 0.0, 0.0, 0, icd.TD_NOT_DECLARED, 0, 0])
         self.steps = 0
 
     def _bank(self, address: int, count: int) -> tuple[icd.Block, list[int]]:
@@ -70,10 +71,9 @@ class ControllerRegisters:
         self.controller.config.update(changed)
 
     def _step(self) -> None:
-        frame, t_us, alt, vz, vx, bridle, flags = icd.SENSORS.decode(self._sensors)
+        frame = SensorInput(*icd.SENSORS.decode(self._sensors))  # fields in ICD order
         started = time.perf_counter_ns()
-        out = self.controller.step(SensorInput(frame, t_us, alt, vz, vx, bridle, flags))
+        out = self.controller.step(frame)
         step_us = (time.perf_counter_ns() - started) // 1000
-        self._commands = icd.COMMANDS.encode([out.frame, out.state, out.throttle, out.tilt_rad,
-                                              out.discretes, out.td_time_us, out.faults, step_us])
+        self._commands = icd.COMMANDS.encode([*astuple(out), step_us])
         self.steps += 1

@@ -1,0 +1,224 @@
+"""Reference descent controller: the executable specification that the C firmware ports.
+
+Written the way the C will be: one flat state record, float arithmetic only, no allocation,
+clock taken from the sensor frame. docs/controller.md describes it state by state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from hil import icd
+from hil.icd import ControllerState as S
+from hil.icd import Discretes, Faults, SensorFlags
+from hil.reference.navigation import MARS_G, Navigation, vertical_fraction
+
+BRIDLE_FULL_TOL_M = 0.01  # BUD length within this of bridle_full_m counts as fully out
+HOVER_EST_MIN, HOVER_EST_MAX = 0.02, 1.0
+
+
+@dataclass(frozen=True)
+class SensorInput:
+    """One sensor frame as the device decodes it (field order of the ICD sensor block)."""
+
+    frame: int
+    t_us: int
+    radar_seq: int
+    altitude_m: float
+    vx_mps: float
+    vy_mps: float
+    vz_mps: float
+    imu_fx: float
+    imu_fy: float
+    imu_fz: float
+    bridle_length_m: float
+    flags: int
+
+
+@dataclass(frozen=True)
+class CommandOutput:
+    """The command block the device answers with (step_time_us is added by the device)."""
+
+    frame: int
+    state: int
+    throttle: float
+    tilt_x_rad: float
+    tilt_y_rad: float
+    discretes: int
+    td_time_us: int
+    faults: int
+
+
+class ReferenceController:
+    """Braking, constant-velocity descent, sky crane, touchdown detection, cut, flyaway."""
+
+    def __init__(self, config: Mapping[str, float] | None = None) -> None:
+        self.config = icd.config_defaults()
+        if config:
+            self.config.update(config)
+        self.reset()
+
+    def reset(self) -> None:
+        c = self.config
+        self.state = S.STANDBY
+        self.prev_frame = -1
+        self.prev_t_us = 0
+        self.nav = Navigation()
+        self.hover_est = c["throttle_init"]   # throttle that holds the current load in hover
+        self.throttle = 0.0
+        self.tilt_x = 0.0
+        self.tilt_y = 0.0
+        self.discretes = 0
+        self.faults = 0
+        self.baseline = 0.0                   # filtered throttle the touchdown drop is measured against
+        self.drop_time = 0.0                  # how long the throttle has stayed below the drop line
+        self.t_bridles_full = -1.0
+        self.t_event = 0.0                    # time of the last separation / touchdown / cut
+        self.td_time_us = icd.TD_NOT_DECLARED
+
+    # -- one control step ------------------------------------------------------------------
+
+    def step(self, s: SensorInput) -> CommandOutput:
+        c = self.config
+        self.faults = 0
+        first = self.prev_frame < 0
+        if not first and s.frame != self.prev_frame + 1:
+            self.faults |= Faults.FRAME_SKIP
+        if first:
+            dt = 1.0 / c["control_rate_hz"]
+        elif s.t_us > self.prev_t_us:
+            dt = (s.t_us - self.prev_t_us) * 1e-6
+        else:
+            dt = 0.0  # no time passed: integrate nothing
+            self.faults |= Faults.CLOCK_BACKWARDS
+        self.prev_frame, self.prev_t_us = s.frame, s.t_us
+        t = s.t_us * 1e-6
+
+        imu = (s.imu_fx, s.imu_fy, s.imu_fz) if s.flags & SensorFlags.IMU_VALID else None
+        radar = ((s.altitude_m, s.vx_mps, s.vy_mps, s.vz_mps)
+                 if s.flags & SensorFlags.RADAR_VALID else None)
+        invalid, rejected = self.nav.update(dt, imu, s.radar_seq, radar, c)
+        if invalid:
+            self.faults |= Faults.RADAR_INVALID
+        if rejected:
+            self.faults |= Faults.RADAR_REJECTED
+        if not self.nav.valid:
+            # No velocity estimate yet: hold the last command, change nothing else.
+            self.faults |= Faults.NO_NAVIGATION
+            return self._output(s.frame)
+
+        altitude = self.nav.altitude
+        vx, vy, vz = self.nav.velocity
+        self._advance_state(altitude, s.bridle_length_m, t)
+        if self.state in (S.FLYAWAY, S.ENGINES_OFF):
+            self._flyaway(vz, t, dt)
+        else:
+            v_ref, a_ref = self._guidance(altitude, vz)
+            limit = c["tilt_max_rad"]
+            self.tilt_x = _clip(-c["kp_vh"] * vx, -limit, limit)
+            self.tilt_y = _clip(-c["kp_vh"] * vy, -limit, limit)
+            self._track(v_ref, a_ref, vz, dt)
+            self._detect_touchdown(t, dt)
+        return self._output(s.frame)
+
+    def _advance_state(self, altitude: float, bridle_length: float, t: float) -> None:
+        """State transitions that depend on the sensors (touchdown is decided in the detector)."""
+        c = self.config
+        if self.state == S.STANDBY:
+            self.state = S.POWERED_DESCENT
+        if self.state == S.POWERED_DESCENT and altitude <= c["h_cv_m"]:
+            self.state = S.CONSTANT_VELOCITY
+        if self.state == S.CONSTANT_VELOCITY and altitude <= c["h_sep_m"]:
+            self.state = S.SKY_CRANE
+            self.discretes |= Discretes.SEPARATE
+            self.t_event = t
+            self.baseline = self.throttle
+        if self.state == S.SKY_CRANE:
+            if self.t_bridles_full < 0 and bridle_length >= c["bridle_full_m"] - BRIDLE_FULL_TOL_M:
+                self.t_bridles_full = t
+            armed_after = self.t_bridles_full + c["td_arm_delay_s"]
+            if self.t_bridles_full >= 0 and t >= armed_after and c["td_enable"]:
+                self.state = S.TOUCHDOWN_ARMED
+                self.drop_time = 0.0
+        if self.state == S.TOUCHDOWN and t - self.t_event >= c["cut_delay_s"]:
+            self.state = S.FLYAWAY
+            self.discretes |= Discretes.CUT
+            self.t_event = t
+
+    def _guidance(self, altitude: float, vz: float) -> tuple[float, float]:
+        """Reference vertical velocity and its rate for the powered-descent and sky-crane states."""
+        c = self.config
+        if self.state != S.POWERED_DESCENT:
+            return -c["v_cv_mps"], 0.0
+        # Constant-deceleration braking profile that arrives at v_cv at h_cv.
+        height = max(0.0, altitude - c["h_cv_m"])
+        speed = math.sqrt(c["v_cv_mps"] ** 2 + 2.0 * c["brake_decel_mps2"] * height)
+        v_ref = -speed
+        # Rate of v_ref along the actual descent: a_b * vz / v_ref, bounded.
+        a_ref = _clip(c["brake_decel_mps2"] * vz / v_ref, 0.0, 2.0 * c["brake_decel_mps2"])
+        return v_ref, a_ref
+
+    def _track(self, v_ref: float, a_ref: float, vz: float, dt: float) -> None:
+        """Velocity loop: throttle = hover estimate scaled by the wanted acceleration.
+
+        Scaling by the hover estimate makes the gains independent of mass and engine bias:
+        the integrator learns the throttle that holds the load, whatever the thrust really is.
+        """
+        c = self.config
+        error = v_ref - vz
+        accel = a_ref + c["kp_vz"] * error
+        raw = self.hover_est * (1.0 + accel / MARS_G) / vertical_fraction(self.tilt_x, self.tilt_y)
+        self.throttle = _clip(raw, c["throttle_min"], 1.0)
+        saturated_low = raw <= c["throttle_min"] and error < 0.0
+        saturated_high = raw >= 1.0 and error > 0.0
+        if not (saturated_low or saturated_high):  # anti-windup
+            self.hover_est = _clip(self.hover_est + c["ki_vz"] * error * dt, HOVER_EST_MIN, HOVER_EST_MAX)
+
+    def _detect_touchdown(self, t: float, dt: float) -> None:
+        """Touchdown: the throttle stays a set fraction below its filtered baseline for a while.
+
+        Relative, not absolute: engine thrust bias moves the whole throttle level. The baseline
+        is frozen while the throttle is below the drop line so the drop cannot drag it down.
+        """
+        c = self.config
+        if self.state not in (S.SKY_CRANE, S.TOUCHDOWN_ARMED):
+            return
+        below = self.throttle < (1.0 - c["td_drop_frac"]) * self.baseline
+        if not below or self.state == S.SKY_CRANE:
+            self.baseline += (self.throttle - self.baseline) * min(1.0, dt / c["td_baseline_tau_s"])
+        if self.state != S.TOUCHDOWN_ARMED:
+            return
+        self.drop_time = self.drop_time + dt if below else 0.0
+        if below and self.drop_time >= c["td_persist_s"]:
+            self.state = S.TOUCHDOWN
+            self.t_event = t
+            self.td_time_us = int(round(t * 1e6))
+
+    def _flyaway(self, vz: float, t: float, dt: float) -> None:
+        """After the cut: short hover, vertical climb, tilted burn, engines off."""
+        c = self.config
+        since = t - self.t_event
+        hover_end = c["flyaway_hover_s"]
+        climb_end = hover_end + c["flyaway_climb_s"]
+        burn_end = climb_end + c["flyaway_burn_s"]
+        self.tilt_y = 0.0
+        if since < climb_end:
+            self.tilt_x = 0.0
+            self._track(0.0 if since < hover_end else c["flyaway_climb_mps"], 0.0, vz, dt)
+        elif since < burn_end:
+            self.tilt_x = c["flyaway_tilt_rad"]
+            self.throttle = c["flyaway_throttle"]
+        else:
+            self.state = S.ENGINES_OFF
+            self.tilt_x = 0.0
+            self.throttle = 0.0
+
+    def _output(self, frame: int) -> CommandOutput:
+        return CommandOutput(frame, int(self.state), self.throttle, self.tilt_x, self.tilt_y,
+                             self.discretes, self.td_time_us, self.faults)
+
+
+def _clip(value: float, low: float, high: float) -> float:
+    return low if value < low else high if value > high else value
