@@ -20,10 +20,10 @@ LANDING_TARGET_S = 5.0
 
 
 def plant_substep_us(seconds: float = 20.0) -> float:
-    """Plant cost per substep over the first `seconds` of nominal powered descent (no link)."""
+    """Plant cost per substep (dynamics + sensors) over the first `seconds` of nominal powered descent."""
     scenario = load_scenario("nominal")
     plant = Plant(scenario.params, scenario.initial, np.random.default_rng(1))
-    plant.apply(0.4, 0.0, False, False)
+    plant.apply(0.4, 0.0, 0.0, False, False)
     steps = round(seconds * scenario.params.substep_hz)
     started = time.perf_counter()
     plant.advance(seconds)

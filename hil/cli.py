@@ -16,13 +16,14 @@ EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 _LABELS = {
     "rover_vz_at_contact_mps": ("rover vertical speed at contact", "m/s"),
-    "rover_vx_at_contact_mps": ("rover horizontal speed at contact", "m/s"),
+    "rover_vh_at_contact_mps": ("rover horizontal speed at contact", "m/s"),
     "td_latency_s": ("contact to touchdown declared", "s"),
     "cut_before_contact": ("bridle cut before contact", ""),
     "min_clearance_m": ("closest descent stage to rover deck", "m"),
     "flyaway_distance_m": ("descent stage impact distance", "m"),
     "propellant_left_kg": ("propellant left", "kg"),
     "contact_time_s": ("first rover contact", "s"),
+    "throttle_drop_frac": ("throttle drop at touchdown", ""),
 }
 
 
@@ -37,7 +38,7 @@ class LiveLine:
         self.state = None
 
     def cycle(self, truth, command: tuple) -> None:
-        state = command[1]
+        state = command.state
         if state != self.state:
             self.state = state
             name = icd.ControllerState(state).name if state in icd.ControllerState._value2member_map_ else state
@@ -48,7 +49,7 @@ class LiveLine:
         if self.live and now >= self.next_draw:
             self.next_draw = now + self.interval
             self.stream.write(f"\r  t={truth.t:7.2f} s  alt {truth.ds_z:8.1f} m  vz {truth.ds_vz:7.2f} m/s  "
-                              f"throttle {command[2]:4.2f}  rover {truth.rover_z:7.2f} m ")
+                              f"throttle {command.throttle:4.2f}  rover {truth.rover_z:7.2f} m ")
             self.stream.flush()
 
     def _clear(self) -> None:
@@ -86,7 +87,7 @@ def cmd_land(args) -> int:
         mark = "pass" if row["passed"] else "FAIL"
         print(f"  {label:<38} {_format_value(row['value'], unit):>14}   {row['criterion']:<12} {mark}")
     judged = {row["metric"] for row in result.checks}
-    for metric in ("propellant_left_kg", "contact_time_s"):
+    for metric in ("throttle_drop_frac", "propellant_left_kg", "contact_time_s"):
         if metric not in judged:
             label, unit = _LABELS[metric]
             print(f"  {label:<38} {_format_value(result.metrics.get(metric), unit):>14}")

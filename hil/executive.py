@@ -9,7 +9,7 @@ from hil import icd
 from hil.errors import FrameError
 from hil.icd import Discretes, SensorFlags
 
-CycleObserver = Callable[[int, object, object, tuple], None]
+CycleObserver = Callable[[int, object, object, tuple], None]  # frame, truth, sensors, command record
 
 
 class LockstepExecutive:
@@ -36,21 +36,17 @@ class LockstepExecutive:
                 return f"time limit {max_time_s:g} s"
             frame = self.cycles + 1
             sensors = plant.sense()
-            flags = ((SensorFlags.RADAR_VALID if sensors.radar_valid else 0)
-                     | (SensorFlags.SEPARATED if sensors.separated else 0)
-                     | (SensorFlags.CUT if sensors.cut else 0))
-            registers = icd.SENSORS.encode((frame, round(sensors.t * 1e6), sensors.altitude_m, sensors.vz_mps,
-                                            sensors.vx_mps, sensors.bridle_length_m, flags))
+            registers = icd.SENSORS.encode(sensor_block(frame, sensors))
             started = time.perf_counter()
             reply = link.read_write(write_base, registers, read_base, read_len, frame=frame)
             self.round_trips_us.append((time.perf_counter() - started) * 1e6)
-            command = icd.COMMANDS.decode(reply)
-            if command[0] != frame:
-                raise FrameError(f"device answered frame {command[0]} to frame {frame}",
+            command = icd.COMMANDS.decode_record(reply)
+            if command.frame != frame:
+                raise FrameError(f"device answered frame {command.frame} to frame {frame}",
                                  port=link.port, frame=frame)
             truth = plant.truth()
-            _, _, throttle, tilt, discretes, _, _, _ = command
-            plant.apply(throttle, tilt, bool(discretes & Discretes.SEPARATE), bool(discretes & Discretes.CUT))
+            plant.apply(command.throttle, command.tilt_x_rad, command.tilt_y_rad,
+                        bool(command.discretes & Discretes.SEPARATE), bool(command.discretes & Discretes.CUT))
             for observe in self.observers:
                 observe(frame, truth, sensors, command)
             self.cycles = frame  # completed and recorded
@@ -58,3 +54,13 @@ class LockstepExecutive:
             # multiple of the control rate, the plant's rounding to whole substeps cannot drift.
             plant.advance(max(0.0, frame * self.dt - plant.t))
         return "descent stage on the ground"
+
+
+def sensor_block(frame: int, s) -> tuple:
+    """A plant SensorFrame as the ICD sensor block's field values, in order."""
+    flags = ((SensorFlags.RADAR_VALID if s.radar_valid else 0)
+             | (SensorFlags.SEPARATED if s.separated else 0)
+             | (SensorFlags.CUT if s.cut else 0)
+             | (SensorFlags.IMU_VALID if s.imu_valid else 0))
+    return (frame, round(s.t * 1e6), s.radar_seq & 0xFFFF, s.altitude_m, s.vx_mps, s.vy_mps, s.vz_mps,
+            s.imu_fx, s.imu_fy, s.imu_fz, s.bridle_length_m, int(flags))

@@ -19,14 +19,18 @@ _EVENTS = (("separation_time_s", "separation", "tab:blue"), ("contact_time_s", "
 
 def plot_landing(columns: dict[str, list], metrics: dict, out_dir: Path, title: str) -> Path:
     t = columns["truth_t"]
+    for body in ("ds", "rover"):
+        columns[f"{body}_vh"] = [math.hypot(vx, vy) for vx, vy in
+                                 zip(columns[f"truth_{body}_vx"], columns[f"truth_{body}_vy"])]
     rows = (
         ("altitude [m]", (("truth_ds_z", "descent stage"), ("truth_rover_z", "rover wheels"))),
         ("vertical velocity [m/s]", (("truth_ds_vz", "descent stage"), ("truth_rover_vz", "rover"))),
+        ("horizontal speed [m/s]", (("ds_vh", "descent stage"), ("rover_vh", "rover"))),
         ("throttle [-]", (("cmd_throttle", "commanded"), ("truth_throttle_actual", "actual"))),
         ("bridle tension [kN]", (("truth_bridle_tension_n", "tension"),)),
         ("controller state", (("cmd_state", "state"),)),
     )
-    fig, axes = plt.subplots(len(rows), 2, figsize=(14, 12), sharex="col")
+    fig, axes = plt.subplots(len(rows), 2, figsize=(14, 14), sharex="col")
     window = _sky_crane_window(metrics, t)
     for r, (label, series) in enumerate(rows):
         for c in range(2):

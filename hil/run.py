@@ -82,7 +82,7 @@ def fly(rig: Rig, scenario: Scenario, *, seed: int | None = None, out_dir: Path 
 
     def observe(frame, truth, sensors, command):
         telemetry.record(frame, truth, sensors, command)
-        landing.observe(truth, command[5] != icd.TD_NOT_DECLARED)
+        landing.observe(truth, command.throttle, command.td_time_us != icd.TD_NOT_DECLARED)
         progress.cycle(truth, command)
 
     device = device_for(rig)

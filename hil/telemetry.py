@@ -12,6 +12,7 @@ from hil import icd
 
 TELEMETRY_FILE = "telemetry.csv"
 SUMMARY_FILE = "summary.json"
+_STATES = set(icd.ControllerState)
 _FLUSH_EVERY = 50  # rows; a crash or Ctrl-C loses at most this much, and close() flushes the rest
 
 
@@ -30,8 +31,8 @@ class TelemetryWriter:
                            + [f"cmd_{n}" for n in icd.COMMANDS.names])
         self.rows = 0
 
-    def record(self, cycle: int, truth, sensors, command: tuple) -> None:
-        state = icd.ControllerState(command[1]).name if command[1] in icd.ControllerState._value2member_map_ else "?"
+    def record(self, cycle: int, truth, sensors, command) -> None:
+        state = icd.ControllerState(command.state).name if command.state in _STATES else "?"
         self._csv.writerow([cycle, state, *astuple(truth), *astuple(sensors), *command])
         self.rows += 1
         if self.rows % _FLUSH_EVERY == 0:

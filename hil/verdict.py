@@ -46,14 +46,34 @@ class LandingJudge:
         self.bridle_length = bridle_length_m
         self.min_clearance = math.inf
         self.td_declared_s: float | None = None
+        self.times: list[float] = []
+        self.throttles: list[float] = []
 
-    def observe(self, truth, td_declared: bool) -> None:
+    def observe(self, truth, throttle_cmd: float, td_declared: bool) -> None:
         # Clearance counts once the bridles are out (or cut): at separation the gap is zero by design.
         if truth.cut or (truth.separated and truth.bridle_length_m >= self.bridle_length - 1e-6):
-            gap = math.hypot(truth.ds_x - truth.rover_x, truth.ds_z - (truth.rover_z + self.deck_height))
+            gap = math.dist((truth.ds_x, truth.ds_y, truth.ds_z),
+                            (truth.rover_x, truth.rover_y, truth.rover_z + self.deck_height))
             self.min_clearance = min(self.min_clearance, gap)
         if td_declared and self.td_declared_s is None:
             self.td_declared_s = truth.t
+        self.times.append(truth.t)
+        self.throttles.append(throttle_cmd)
+
+    def throttle_drop(self, contact_t: float | None, cut_t: float | None) -> float:
+        """Relative fall of the commanded throttle when the rover's weight comes off the bridles.
+
+        Steady sky-crane level: mean over [contact - 2.0, contact - 0.2] s. Offloaded level: mean
+        over [contact + 0.5, contact + 1.5] s, ended early by the cut.
+        """
+        if contact_t is None:
+            return NOT_MEASURED
+        end = contact_t + 1.5 if cut_t is None else min(contact_t + 1.5, cut_t)
+        before = _mean_between(self.times, self.throttles, contact_t - 2.0, contact_t - 0.2)
+        after = _mean_between(self.times, self.throttles, contact_t + 0.5, end)
+        if before is None or after is None or before <= 0.0:
+            return NOT_MEASURED
+        return 1.0 - after / before
 
     def metrics(self, plant) -> dict:
         truth = plant.truth()
@@ -63,7 +83,7 @@ class LandingJudge:
         return {
             "contact_time_s": _or_nan(contact_t),
             "rover_vz_at_contact_mps": abs(contact["vz"]) if contact else NOT_MEASURED,
-            "rover_vx_at_contact_mps": abs(contact["vx"]) if contact else NOT_MEASURED,
+            "rover_vh_at_contact_mps": math.hypot(contact["vx"], contact["vy"]) if contact else NOT_MEASURED,
             "td_declared_time_s": _or_nan(self.td_declared_s),
             "td_latency_s": (self.td_declared_s - contact_t
                              if contact_t is not None and self.td_declared_s is not None else NOT_MEASURED),
@@ -71,10 +91,17 @@ class LandingJudge:
             "cut_before_contact": cut_t is not None and (contact_t is None or cut_t < contact_t),
             "separation_time_s": _or_nan(plant.event_time("rover_separation")),
             "min_clearance_m": self.min_clearance if math.isfinite(self.min_clearance) else NOT_MEASURED,
-            "flyaway_distance_m": abs(truth.ds_x - truth.rover_x) if plant.ended else NOT_MEASURED,
+            "flyaway_distance_m": (math.hypot(truth.ds_x - truth.rover_x, truth.ds_y - truth.rover_y)
+                                   if plant.ended else NOT_MEASURED),
+            "throttle_drop_frac": self.throttle_drop(contact_t, cut_t),
             "ds_impact_time_s": _or_nan(plant.event_time("ds_ground_contact")),
             "propellant_left_kg": truth.propellant_kg,
         }
+
+
+def _mean_between(times: list[float], values: list[float], start: float, end: float) -> float | None:
+    picked = [v for t, v in zip(times, values) if start <= t <= end]
+    return sum(picked) / len(picked) if picked else None
 
 
 def _or_nan(value: float | None) -> float:
@@ -98,8 +125,9 @@ def load_criteria(path: str | Path | None = None) -> list[Criterion]:
     return list(merged.values())
 
 
-_METRICS = ("rover_vz_at_contact_mps", "rover_vx_at_contact_mps", "td_latency_s", "cut_before_contact",
-            "min_clearance_m", "flyaway_distance_m", "propellant_left_kg", "contact_time_s")
+_METRICS = ("rover_vz_at_contact_mps", "rover_vh_at_contact_mps", "td_latency_s", "cut_before_contact",
+            "min_clearance_m", "flyaway_distance_m", "propellant_left_kg", "contact_time_s",
+            "throttle_drop_frac")
 
 
 def _parse(data: dict, where: str) -> dict[str, Criterion]:
