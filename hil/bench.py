@@ -62,7 +62,7 @@ def run_bench(runs: int = 3, json_path: str | None = None) -> dict:
           f"{link['rtu']['mean_us']:.0f} us (p99 {link['rtu']['p99_us']:.0f}); raw pty echo of the same "
           f"bytes {link['raw']['mean_us']:.0f} us (p99 {link['raw']['p99_us']:.0f}); "
           f"overhead {link['overhead_mean_us']:.0f} us per cycle")
-    print(f"plant: {figures['plant_substep_us']:.1f} us per substep (dynamics + RK4)")
+    print(f"plant: {figures['plant_substep_us']:.1f} us per substep (dynamics, RK4 and sensor models)")
     if json_path:
         Path(json_path).write_text(json.dumps(figures, indent=2) + "\n")
     return figures

@@ -144,12 +144,21 @@ def _summary(rig, scenario, seed, config, identity, plant, executive, stop_reaso
         "controller_config": config,
         "metrics": result.metrics,
         "criteria": result.checks,
-        "events": [{"name": e.name, "t": e.t, **e.data} for e in plant.events],
+        "events": _events(plant, result.metrics),
         "sim_time_s": plant.t,
         "wall_time_s": wall_s,
         "cycles": executive.cycles if executive else 0,
         "link_round_trip_us": _stats(round_trips),
     }
+
+
+def _events(plant, metrics: dict) -> list[dict]:
+    """The plant's events plus the one only the host sees: the controller declaring touchdown."""
+    events = [{"name": e.name, "t": e.t, **e.data} for e in plant.events]
+    declared = metrics.get("td_declared_time_s")
+    if declared is not None and declared == declared:  # not NaN
+        events.append({"name": "touchdown_declared", "t": declared})
+    return sorted(events, key=lambda e: e["t"])
 
 
 def _stats(samples: list[float]) -> dict:
