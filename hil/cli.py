@@ -1,4 +1,4 @@
-"""The `hil` command: land, scenarios, icd, bench. Exit 0 pass, 1 landing failed, 2 usage/config/link."""
+"""The `hil` command: land, compare, scenarios, icd, bench. Exit 0 pass, 1 landing failed, 2 usage/config/link."""
 
 from __future__ import annotations
 
@@ -102,6 +102,60 @@ def cmd_land(args) -> int:
     return EXIT_PASS if result.passed else EXIT_FAIL
 
 
+def _rig(spec: str):
+    from hil.rig import Rig, load_rig
+    return Rig() if spec == "loopback" else load_rig(spec)
+
+
+def cmd_compare(args) -> int:
+    from datetime import datetime, timezone
+
+    from hil.compare import Tolerances, compare_runs, write_comparison
+    from hil.run import fly
+    from plant.scenario import load_scenario
+
+    if len(args.rig) != 2:
+        print("hil: error: compare needs exactly two --rig options (a rig file, or 'loopback')", file=sys.stderr)
+        return EXIT_ERROR
+    rigs = [_rig(spec) for spec in args.rig]
+    scenario = load_scenario(args.scenario)
+    seed = scenario.seed if args.seed is None else args.seed
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else Path("runs") / f"{stamp}-compare-{scenario.name}-seed{seed}"
+    results = []
+    for label, rig in zip("ab", rigs):
+        print(f"flying {scenario.name} (seed {seed}) against {rig.name} ...", flush=True)
+        result = fly(rig, scenario, seed=seed, out_dir=out / f"{label}-{rig.name}")
+        if result.error:
+            print(f"hil: error: {rig.name}: {result.error}", file=sys.stderr)
+            return EXIT_INTERRUPTED if result.interrupted else EXIT_ERROR
+        results.append(result)
+    tolerances = Tolerances(args.command_tol, args.cycle_tol, args.velocity_tol)
+    report = compare_runs(results[0], results[1], tolerances)
+    write_comparison(report, results[0], results[1], out)
+    _print_comparison(report)
+    print(f"  {'SAME' if report['same'] else 'DIFFERENT'} within tolerances; folder {out}")
+    return EXIT_PASS if report["same"] else EXIT_FAIL
+
+
+def _print_comparison(report: dict) -> None:
+    a, b = report["a"]["rig"], report["b"]["rig"]
+    tol = report["tolerances"]
+    print(f"\n  {a} ({report['a']['verdict']}) vs {b} ({report['b']['verdict']}), "
+          f"{report['cycles_compared']} cycles")
+    for name, row in report["commands"].items():
+        print(f"  largest {name:<10} difference where states agree {row['max_abs_diff']:10.6f}"
+              f"   (cycle {row['cycle']}, tolerance {tol['command']})")
+    names = {s.value: s.name for s in icd.ControllerState}
+    for row in report["transitions"]:
+        offset = "missing" if row["offset"] is None else f"{row['offset']:+d} cycles"
+        print(f"  enters {names.get(row['state'], row['state']):<18} cycle {row['cycle_a']} vs {row['cycle_b']}"
+              f"   {offset}")
+    for metric, row in report["touchdown"].items():
+        diff = "n/a" if row["diff"] is None else f"{row['diff']:+.4f}"
+        print(f"  {metric:<26} {_format_value(row['a'], ''):>12} {_format_value(row['b'], ''):>12}   {diff}")
+
+
 def cmd_scenarios(args) -> int:
     from plant.scenario import list_scenarios
     for name, description in list_scenarios():
@@ -152,6 +206,17 @@ def build_parser() -> argparse.ArgumentParser:
     icd_p.add_argument("action", choices=("generate", "check"))
     icd_p.add_argument("--root", default=".", help="project root (default: current folder)")
     icd_p.set_defaults(func=cmd_icd)
+
+    compare = sub.add_parser("compare", help="fly one scenario against two controllers and compare them")
+    compare.add_argument("--rig", action="append", default=[], help="rig file or 'loopback' (give two)")
+    compare.add_argument("--scenario", default="nominal", help="scenario name or .toml file (default: nominal)")
+    compare.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    compare.add_argument("--out", help="folder for both runs and the comparison")
+    compare.add_argument("--command-tol", type=float, default=0.01, help="throttle/tilt tolerance (0.01)")
+    compare.add_argument("--cycle-tol", type=int, default=1, help="state transition tolerance, cycles (1)")
+    compare.add_argument("--velocity-tol", type=float, default=0.02,
+                         help="rover touchdown velocity tolerance, m/s (0.02)")
+    compare.set_defaults(func=cmd_compare)
 
     bench = sub.add_parser("bench", help="measure landing wall time and link overhead")
     bench.add_argument("--runs", type=int, default=3, help="nominal landings to time (default 3)")

@@ -43,20 +43,20 @@ class TelemetryWriter:
             self._file.close()
 
 
-def _json_safe(value):
+def json_safe(value):
     """NaN and infinity are not JSON: write them as null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
 def write_summary(out_dir: Path, summary: dict) -> Path:
     path = out_dir / SUMMARY_FILE
-    path.write_text(json.dumps(_json_safe(summary), indent=2) + "\n")
+    path.write_text(json.dumps(json_safe(summary), indent=2) + "\n")
     return path
 
 
