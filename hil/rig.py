@@ -9,7 +9,7 @@ from pathlib import Path
 from hil import icd
 from hil.errors import ConfigError
 
-DEVICE_KINDS = ("loopback", "serial")
+DEVICE_KINDS = ("loopback", "serial", "sil")
 TIMING_MODES = ("lockstep",)
 # Set by the rig's own fields, so a [controller] table may not set them.
 _RIG_OWNED_CONFIG = ("timing_mode", "control_rate_hz")
@@ -21,8 +21,11 @@ class Rig:
 
     name: str = "loopback"
     description: str = "Python reference controller behind a virtual Modbus RTU device on a pty"
-    kind: str = "loopback"          # loopback | serial
+    kind: str = "loopback"          # loopback | serial | sil
     port: str = ""                  # any pyserial URL; serial kind only
+    firmware_dir: str = ""          # sil kind: the firmware tree (relative paths: to the rig file)
+    make_target: str = "host"       # sil kind: what `make -C firmware_dir` builds
+    executable: str = "build/host/skycrane-sil"  # sil kind: the program, relative to firmware_dir
     baudrate: int = 115200
     unit: int = 1                   # Modbus unit (slave) address
     timeout_s: float = 0.5          # response timeout per transaction
@@ -34,7 +37,8 @@ class Rig:
 
 
 _TYPES = {"name": str, "description": str, "kind": str, "port": str, "baudrate": int, "unit": int,
-          "timeout_s": float, "boot_wait_s": float, "timing": str, "control_rate_hz": float}
+          "timeout_s": float, "boot_wait_s": float, "timing": str, "control_rate_hz": float,
+          "firmware_dir": str, "make_target": str, "executable": str}
 
 
 def load_rig(path: str | Path) -> Rig:
@@ -56,6 +60,8 @@ def load_rig(path: str | Path) -> Rig:
         if key not in _TYPES:
             raise ConfigError(f"{path}: unknown field {key!r} (known: {', '.join(sorted(_TYPES))}, controller)")
         values[key] = _typed(value, _TYPES[key], f"{path}: {key}")
+    if values.get("firmware_dir"):
+        values["firmware_dir"] = str((path.parent / values["firmware_dir"]).resolve())
     rig = Rig(**values)
     _check(rig, path)
     return rig
@@ -77,6 +83,8 @@ def _check(rig: Rig, path: Path) -> None:
         raise ConfigError(f"{path}: timing {rig.timing!r} is not supported yet (only lockstep)")
     if rig.kind == "serial" and not rig.port:
         raise ConfigError(f"{path}: port is required for kind 'serial' (a device path or pyserial URL)")
+    if rig.kind == "sil" and not rig.firmware_dir:
+        raise ConfigError(f"{path}: firmware_dir is required for kind 'sil' (e.g. \"../firmware\")")
     for name in ("baudrate", "timeout_s", "control_rate_hz"):
         if getattr(rig, name) <= 0:
             raise ConfigError(f"{path}: {name} must be positive, got {getattr(rig, name)}")

@@ -109,6 +109,10 @@ def fly(rig: Rig, scenario: Scenario, *, seed: int | None = None, out_dir: Path 
         device.stop()
         telemetry.close()
         progress.done()
+    died = device.failure()
+    if died and crash is None:
+        # The controller's own death explains a lost link better than the link error does.
+        result.error = stop_reason = died if result.error is None else f"{died} ({result.error})"
     wall_s = time.perf_counter() - wall_start
 
     result.metrics = landing.metrics(plant)

@@ -14,10 +14,18 @@ class Device(Protocol):
     def stop(self) -> None:
         """Shut it down (idempotent); always called when a run ends."""
 
+    def failure(self) -> str | None:
+        """After stop(): why the controller ended badly on its own (a crash), or None."""
+
 
 def device_for(rig: Rig) -> Device:
     if rig.kind == "loopback":
         from hil.devices.loopback import LoopbackDevice
         return LoopbackDevice(unit=rig.unit)
+    if rig.kind == "sil":
+        from pathlib import Path
+
+        from hil.devices.sil import SilDevice
+        return SilDevice(Path(rig.firmware_dir), rig.make_target, rig.executable)
     from hil.devices.serial_port import SerialPortDevice
     return SerialPortDevice(rig.port)

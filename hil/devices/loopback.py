@@ -36,3 +36,6 @@ class LoopbackDevice:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+    def failure(self) -> str | None:
+        return None

@@ -14,3 +14,6 @@ class SerialPortDevice:
 
     def stop(self) -> None:
         pass
+
+    def failure(self) -> str | None:
+        return None

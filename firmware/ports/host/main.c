@@ -1,0 +1,241 @@
+/* Host (SIL) firmware: the core serving Modbus RTU on a pty it creates, or on stdin/stdout. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "mb_server.h"
+
+#define HOST_PATH_MAX 256
+/* A pty has no line timing, so the RTU 3.5-character silence (0.3 ms at 115200 baud) means
+   nothing here; 50 ms is far longer than any gap inside one write and far shorter than the
+   host link's 0.5 s timeout, after which the host sends again. */
+#define HOST_IDLE_MS 50
+
+static const char usage[] =
+    "usage: skycrane-sil [--stdio] [--link PATH] [--unit N] [--idle-ms MS]\n"
+    "  Serves the descent controller over Modbus RTU. Without --stdio it creates a pty,\n"
+    "  prints 'PTY <slave path>' on stdout and serves the master side until SIGTERM/SIGINT.\n"
+    "  --stdio       serve binary Modbus RTU on stdin/stdout instead (ends at end of input)\n"
+    "  --link PATH   also make PATH a symlink to the pty slave (removed at exit)\n"
+    "  --unit N      Modbus unit address, 1..247 (default 1)\n"
+    "  --idle-ms MS  line silence after which a partial frame is dropped (default 50; 0: never)\n";
+
+struct host_options {
+    int stdio;
+    const char *link;
+    unsigned unit;
+    int idle_ms;
+};
+
+static struct app host_app;
+static struct mb_server host_server;
+static int host_signal_pipe[2] = {-1, -1};
+
+// SIGTERM / SIGINT: wake the poll loop through the self-pipe
+static void host_on_signal(int signo)
+{
+    int saved = errno;
+    unsigned char byte = (unsigned char)signo;
+    if (write(host_signal_pipe[1], &byte, 1) < 0) {
+        /* the pipe is full: a wake-up is already pending */
+    }
+    errno = saved;
+}
+
+// A whole number in [low, high] from text, or -1
+static long host_number(const char *text, long low, long high)
+{
+    char *end;
+    long value;
+    errno = 0;
+    value = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || value < low || value > high)
+        return -1;
+    return value;
+}
+
+// Parse the command line; returns 0, or 2 after printing why
+static int host_parse(int argc, char **argv, struct host_options *opt)
+{
+    int i;
+    long value;
+    opt->stdio = 0;
+    opt->link = NULL;
+    opt->unit = 1;
+    opt->idle_ms = HOST_IDLE_MS;
+    for (i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(arg, "--stdio") == 0) {
+            opt->stdio = 1;
+        } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            fputs(usage, stdout);
+            exit(0);
+        } else if (strcmp(arg, "--link") == 0 && next != NULL) {
+            opt->link = next;
+            i++;
+        } else if (strcmp(arg, "--unit") == 0 && next != NULL
+                   && (value = host_number(next, 1, MB_UNIT_MAX)) > 0) {
+            opt->unit = (unsigned)value;
+            i++;
+        } else if (strcmp(arg, "--idle-ms") == 0 && next != NULL
+                   && (value = host_number(next, 0, 60000)) >= 0) {
+            opt->idle_ms = (int)value;
+            i++;
+        } else {
+            fprintf(stderr, "skycrane-sil: bad argument '%s'\n%s", arg, usage);
+            return 2;
+        }
+    }
+    if (opt->stdio && opt->link != NULL) {
+        fprintf(stderr, "skycrane-sil: --link needs the pty (leave out --stdio)\n");
+        return 2;
+    }
+    return 0;
+}
+
+// Make `link` a symlink to `target`, replacing an older symlink but never another file
+static int host_make_link(const char *link, const char *target)
+{
+    struct stat st;
+    if (lstat(link, &st) == 0) {
+        if (!S_ISLNK(st.st_mode)) {
+            fprintf(stderr, "skycrane-sil: --link %s exists and is not a symlink\n", link);
+            return -1;
+        }
+        unlink(link);
+    }
+    if (symlink(target, link) != 0) {
+        fprintf(stderr, "skycrane-sil: cannot create symlink %s: %s\n", link, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+// Remove our symlink if it still points at our pty
+static void host_remove_link(const char *link, const char *target)
+{
+    char current[HOST_PATH_MAX];
+    ssize_t n = readlink(link, current, sizeof(current) - 1u);
+    if (n >= 0) {
+        current[n] = '\0';
+        if (strcmp(current, target) == 0)
+            unlink(link);
+    }
+}
+
+// Catch SIGTERM and SIGINT through a self-pipe; ignore SIGPIPE (a closed reader)
+static int host_signals(void)
+{
+    struct sigaction sa;
+    int i;
+    if (pipe(host_signal_pipe) != 0)
+        return -1;
+    for (i = 0; i < 2; i++) {
+        fcntl(host_signal_pipe[i], F_SETFL, fcntl(host_signal_pipe[i], F_GETFL) | O_NONBLOCK);
+        fcntl(host_signal_pipe[i], F_SETFD, FD_CLOEXEC);
+    }
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = host_on_signal;
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return -1;
+    sa.sa_handler = SIG_IGN;
+    return sigaction(SIGPIPE, &sa, NULL);
+}
+
+/*
+ * Serve until a signal or end of input. Blocks in poll: no busy loop. After input, the poll
+ * times out after idle_ms of silence and the server drops a partial frame.
+ */
+static void host_serve(int in_fd, int idle_ms)
+{
+    uint8_t buf[512];
+    struct pollfd fds[2];
+    int timeout = -1;
+    for (;;) {
+        int ready;
+        fds[0].fd = in_fd;
+        fds[0].events = POLLIN;
+        fds[0].revents = 0;
+        fds[1].fd = host_signal_pipe[0];
+        fds[1].events = POLLIN;
+        fds[1].revents = 0;
+        ready = poll(fds, 2, timeout);
+        if (ready < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "skycrane-sil: poll: %s\n", strerror(errno));
+            return;
+        }
+        if (fds[1].revents != 0)
+            return;
+        if (ready == 0) {
+            mb_server_idle(&host_server);
+            timeout = -1;
+            continue;
+        }
+        if (fds[0].revents != 0) {
+            ssize_t n = read(in_fd, buf, sizeof(buf));
+            if (n > 0) {
+                mb_server_feed(&host_server, buf, (uint16_t)n);
+                timeout = idle_ms > 0 ? idle_ms : -1;
+            } else if (n == 0) {
+                return;                          /* end of input (--stdio) */
+            } else if (errno == EIO) {
+                poll(&fds[1], 1, 10);            /* pty without a client: wait for one */
+            } else if (errno != EAGAIN && errno != EINTR) {
+                fprintf(stderr, "skycrane-sil: read: %s\n", strerror(errno));
+                return;
+            }
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct host_options opt;
+    char slave_path[HOST_PATH_MAX];
+    int in_fd, slave_fd = -1, status;
+    status = host_parse(argc, argv, &opt);
+    if (status != 0)
+        return status;
+    if (host_signals() != 0) {
+        fprintf(stderr, "skycrane-sil: cannot set up signals: %s\n", strerror(errno));
+        return 1;
+    }
+    if (opt.stdio) {
+        in_fd = STDIN_FILENO;
+        host_uart_set_fd(STDOUT_FILENO);
+    } else {
+        in_fd = host_open_pty(slave_path, sizeof(slave_path), &slave_fd);
+        if (in_fd < 0) {
+            fprintf(stderr, "skycrane-sil: cannot open a pty: %s\n", strerror(errno));
+            return 1;
+        }
+        host_uart_set_fd(in_fd);
+        if (opt.link != NULL && host_make_link(opt.link, slave_path) != 0)
+            return 1;
+        printf("PTY %s\n", slave_path);
+        fflush(stdout);
+    }
+    app_init(&host_app);
+    mb_server_init(&host_server, (uint8_t)opt.unit, app_read, app_write, &host_app);
+    host_serve(in_fd, opt.idle_ms);
+    if (!opt.stdio) {
+        if (opt.link != NULL)
+            host_remove_link(opt.link, slave_path);
+        close(slave_fd);
+        close(in_fd);
+    }
+    return 0;
+}
