@@ -270,10 +270,21 @@ def check_config_value(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         raise ValueError(f"{name} must be a number, got {value!r}")
     if f.type == "u16" and value != int(value):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    if not f.minimum <= value <= f.maximum:
+        raise ValueError(f"{name} = {value!r} must be a whole number")
+    if f.type == "u16":
+        inside = f.minimum <= value <= f.maximum
+    else:  # compared as the float32 the device stores, as the firmware compares them
+        try:
+            inside = _f32(f.minimum) <= _f32(value) <= _f32(f.maximum)
+        except OverflowError:  # beyond float32 range
+            inside = False
+    if not inside:
         raise ValueError(f"{name} = {value} is outside {f.minimum}..{f.maximum}")
     return int(value) if f.type == "u16" else float(value)
+
+
+def _f32(value: float) -> float:
+    return struct.unpack("<f", struct.pack("<f", value))[0]
 
 
 def encode_config(values: Mapping[str, float]) -> list[int]:

@@ -74,3 +74,10 @@ def test_read_only_blocks_and_partial_sensor_frames_are_refused(link):
             client.write_register(address, 1)
         assert err.value.code == 2
     assert registers.steps == 0
+
+
+def test_a_limit_value_is_accepted_although_its_float32_lies_above_it(link):
+    client, registers = link
+    values = dict(registers.controller.config, tilt_max_rad=0.8, flyaway_tilt_rad=1.2)  # f32(0.8) > 0.8
+    client.write_registers(icd.CONFIG.base, icd.encode_config(values))
+    assert registers.controller.config["tilt_max_rad"] == pytest.approx(0.8)

@@ -158,3 +158,18 @@ def test_altitude_filter_smooths_noise_without_lagging_a_steady_descent():
             errors_filtered.append(f.ctl.nav.altitude - truth)
     assert abs(np.mean(errors_filtered)) < 0.3                    # no lag bias at 50 m/s
     assert np.std(errors_filtered) < 0.25 * np.std(errors_raw)    # noise cut by > 4x
+
+
+def test_throttle_init_written_after_construction_takes_effect():
+    f = Frames()
+    f.ctl.config["throttle_init"] = 0.6  # as the device's config write does, after reset
+    f.step(altitude=1000.0, vz=-50.0)
+    assert f.ctl.hover_est == pytest.approx(0.6, abs=0.02)
+
+
+def test_durations_are_whole_microseconds_of_the_float32_value():
+    from hil.reference.controller import duration_us
+    assert duration_us(1.5) == 1_500_000            # exact in float32
+    assert duration_us(0.2) == 200_001              # float32(0.2) = 0.2000000030 s
+    assert duration_us(0.2, 1.5, 3.0) == 4_700_001
+    assert duration_us(0.0) == 0 and duration_us(-1.0) == 0

@@ -7,8 +7,10 @@ clock taken from the sensor frame. docs/controller.md describes it state by stat
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 
 from hil import icd
 from hil.icd import ControllerState as S
@@ -73,9 +75,9 @@ class ReferenceController:
         self.discretes = 0
         self.faults = 0
         self.baseline = 0.0                   # filtered throttle the touchdown drop is measured against
-        self.drop_time = 0.0                  # how long the throttle has stayed below the drop line
-        self.t_bridles_full = -1.0
-        self.t_event = 0.0                    # time of the last separation / touchdown / cut
+        self.drop_time_us = 0                 # how long the throttle has stayed below the drop line
+        self.t_bridles_full_us = -1
+        self.t_event_us = 0                   # frame time of the last separation / touchdown / cut
         self.td_time_us = icd.TD_NOT_DECLARED
 
     # -- one control step ------------------------------------------------------------------
@@ -93,8 +95,8 @@ class ReferenceController:
         else:
             dt = 0.0  # no time passed: integrate nothing
             self.faults |= Faults.CLOCK_BACKWARDS
+        dt_us = round(dt * 1e6)
         self.prev_frame, self.prev_t_us = s.frame, s.t_us
-        t = s.t_us * 1e-6
 
         imu = (s.imu_fx, s.imu_fy, s.imu_fz) if s.flags & SensorFlags.IMU_VALID else None
         radar = ((s.altitude_m, s.vx_mps, s.vy_mps, s.vz_mps)
@@ -111,41 +113,42 @@ class ReferenceController:
 
         altitude = self.nav.altitude
         vx, vy, vz = self.nav.velocity
-        self._advance_state(altitude, s.bridle_length_m, t)
+        self._advance_state(altitude, s.bridle_length_m, s.t_us)
         if self.state in (S.FLYAWAY, S.ENGINES_OFF):
-            self._flyaway(vz, t, dt)
+            self._flyaway(vz, s.t_us, dt)
         else:
             v_ref, a_ref = self._guidance(altitude, vz)
             limit = c["tilt_max_rad"]
             self.tilt_x = _clip(-c["kp_vh"] * vx, -limit, limit)
             self.tilt_y = _clip(-c["kp_vh"] * vy, -limit, limit)
             self._track(v_ref, a_ref, vz, dt)
-            self._detect_touchdown(t, dt)
+            self._detect_touchdown(s.t_us, dt, dt_us)
         return self._output(s.frame)
 
-    def _advance_state(self, altitude: float, bridle_length: float, t: float) -> None:
+    def _advance_state(self, altitude: float, bridle_length: float, t_us: int) -> None:
         """State transitions that depend on the sensors (touchdown is decided in the detector)."""
         c = self.config
         if self.state == S.STANDBY:
             self.state = S.POWERED_DESCENT
+            self.hover_est = c["throttle_init"]  # here, not at reset: the run's config is written by now
         if self.state == S.POWERED_DESCENT and altitude <= c["h_cv_m"]:
             self.state = S.CONSTANT_VELOCITY
         if self.state == S.CONSTANT_VELOCITY and altitude <= c["h_sep_m"]:
             self.state = S.SKY_CRANE
             self.discretes |= Discretes.SEPARATE
-            self.t_event = t
+            self.t_event_us = t_us
             self.baseline = self.throttle
         if self.state == S.SKY_CRANE:
-            if self.t_bridles_full < 0 and bridle_length >= c["bridle_full_m"] - BRIDLE_FULL_TOL_M:
-                self.t_bridles_full = t
-            armed_after = self.t_bridles_full + c["td_arm_delay_s"]
-            if self.t_bridles_full >= 0 and t >= armed_after and c["td_enable"]:
+            if self.t_bridles_full_us < 0 and bridle_length >= c["bridle_full_m"] - BRIDLE_FULL_TOL_M:
+                self.t_bridles_full_us = t_us
+            if (self.t_bridles_full_us >= 0 and c["td_enable"]
+                    and t_us - self.t_bridles_full_us >= duration_us(c["td_arm_delay_s"])):
                 self.state = S.TOUCHDOWN_ARMED
-                self.drop_time = 0.0
-        if self.state == S.TOUCHDOWN and t - self.t_event >= c["cut_delay_s"]:
+                self.drop_time_us = 0
+        if self.state == S.TOUCHDOWN and t_us - self.t_event_us >= duration_us(c["cut_delay_s"]):
             self.state = S.FLYAWAY
             self.discretes |= Discretes.CUT
-            self.t_event = t
+            self.t_event_us = t_us
 
     def _guidance(self, altitude: float, vz: float) -> tuple[float, float]:
         """Reference vertical velocity and its rate for the powered-descent and sky-crane states."""
@@ -176,7 +179,7 @@ class ReferenceController:
         if not (saturated_low or saturated_high):  # anti-windup
             self.hover_est = _clip(self.hover_est + c["ki_vz"] * error * dt, HOVER_EST_MIN, HOVER_EST_MAX)
 
-    def _detect_touchdown(self, t: float, dt: float) -> None:
+    def _detect_touchdown(self, t_us: int, dt: float, dt_us: int) -> None:
         """Touchdown: the throttle stays a set fraction below its filtered baseline for a while.
 
         Relative, not absolute: engine thrust bias moves the whole throttle level. The baseline
@@ -190,19 +193,19 @@ class ReferenceController:
             self.baseline += (self.throttle - self.baseline) * min(1.0, dt / c["td_baseline_tau_s"])
         if self.state != S.TOUCHDOWN_ARMED:
             return
-        self.drop_time = self.drop_time + dt if below else 0.0
-        if below and self.drop_time >= c["td_persist_s"]:
+        self.drop_time_us = self.drop_time_us + dt_us if below else 0
+        if below and self.drop_time_us >= duration_us(c["td_persist_s"]):
             self.state = S.TOUCHDOWN
-            self.t_event = t
-            self.td_time_us = int(round(t * 1e6))
+            self.t_event_us = t_us
+            self.td_time_us = t_us
 
-    def _flyaway(self, vz: float, t: float, dt: float) -> None:
+    def _flyaway(self, vz: float, t_us: int, dt: float) -> None:
         """After the cut: short hover, vertical climb, tilted burn, engines off."""
         c = self.config
-        since = t - self.t_event
-        hover_end = c["flyaway_hover_s"]
-        climb_end = hover_end + c["flyaway_climb_s"]
-        burn_end = climb_end + c["flyaway_burn_s"]
+        since = t_us - self.t_event_us
+        hover_end = duration_us(c["flyaway_hover_s"])
+        climb_end = duration_us(c["flyaway_hover_s"], c["flyaway_climb_s"])
+        burn_end = duration_us(c["flyaway_hover_s"], c["flyaway_climb_s"], c["flyaway_burn_s"])
         self.tilt_y = 0.0
         if since < climb_end:
             self.tilt_x = 0.0
@@ -218,6 +221,17 @@ class ReferenceController:
     def _output(self, frame: int) -> CommandOutput:
         return CommandOutput(frame, int(self.state), self.throttle, self.tilt_x, self.tilt_y,
                              self.discretes, self.td_time_us, self.faults)
+
+
+def duration_us(*seconds: float) -> int:
+    """Whole microseconds that config durations (summed) last: the exact ceiling of their float32 values.
+
+    Times are compared as integer microseconds of frame time, so a threshold that falls exactly
+    on a microsecond gives the same answer here (float64) as in the float32 firmware.
+    """
+    total = sum((Fraction(struct.unpack("<f", struct.pack("<f", s))[0]) for s in seconds if s > 0.0),
+                Fraction(0))
+    return math.ceil(total * 1_000_000)
 
 
 def _clip(value: float, low: float, high: float) -> float:
