@@ -4,7 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup land test bench icd clean
+FUZZ_SECONDS ?= 20
+
+.PHONY: setup land test fuzz-smoke bench icd clean
 
 setup: $(STAMP)
 
@@ -18,8 +20,15 @@ $(STAMP): pyproject.toml
 land: setup
 	$(BIN)/hil land
 
+# The fuzz smoke run comes first so that pytest's summary is the last line of the output.
 test: setup
+	$(MAKE) --no-print-directory fuzz-smoke
 	$(BIN)/python -m pytest
+
+# A short libFuzzer run of the firmware's Modbus parser (needs clang with libFuzzer).
+fuzz-smoke:
+	@if command -v clang >/dev/null 2>&1; then firmware/fuzz/run.sh $(FUZZ_SECONDS); \
+	else echo "fuzz-smoke: clang not installed, skipped (CI installs it)"; fi
 
 bench: setup
 	$(BIN)/hil bench
