@@ -1,4 +1,4 @@
-"""The `hil` command: land, compare, scenarios, icd, bench. Exit 0 pass, 1 landing failed, 2 usage/config/link."""
+"""The `hil` command: land, compare, scenarios, ports, icd, bench. Exit 0 pass, 1 landing failed, 2 usage/config/link."""
 
 from __future__ import annotations
 
@@ -144,7 +144,7 @@ def _print_comparison(report: dict) -> None:
     print(f"\n  {a} ({report['a']['verdict']}) vs {b} ({report['b']['verdict']}), "
           f"{report['cycles_compared']} cycles")
     for name, row in report["commands"].items():
-        print(f"  largest {name:<10} difference where states agree {row['max_abs_diff']:10.6f}"
+        print(f"  largest {name:<10} difference where states agree {row['max_abs_diff']:9.2e}"
               f"   (cycle {row['cycle']}, tolerance {tol['command']})")
     names = {s.value: s.name for s in icd.ControllerState}
     for row in report["transitions"]:
@@ -154,6 +154,11 @@ def _print_comparison(report: dict) -> None:
     for metric, row in report["touchdown"].items():
         diff = "n/a" if row["diff"] is None else f"{row['diff']:+.4f}"
         print(f"  {metric:<26} {_format_value(row['a'], ''):>12} {_format_value(row['b'], ''):>12}   {diff}")
+
+
+def cmd_ports(args) -> int:
+    from hil.ports import print_ports
+    return print_ports()
 
 
 def cmd_scenarios(args) -> int:
@@ -198,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     land.add_argument("--criteria", help="criteria file overriding the default criteria")
     land.add_argument("--quiet", action="store_true", help="no progress output while flying")
     land.set_defaults(func=cmd_land)
+
+    ports = sub.add_parser("ports", help="list serial ports with USB VID:PID and a guess at the board")
+    ports.set_defaults(func=cmd_ports)
 
     scen = sub.add_parser("scenarios", help="list the scenarios shipped with the package")
     scen.set_defaults(func=cmd_scenarios)
