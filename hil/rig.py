@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 from hil import icd
 from hil.errors import ConfigError
 
-DEVICE_KINDS = ("loopback", "serial", "sil")
+DEVICE_KINDS = ("loopback", "serial", "sil", "emulator")
+_PROCESS_KINDS = ("sil", "emulator")
 TIMING_MODES = ("lockstep",)
 # Set by the rig's own fields, so a [controller] table may not set them.
 _RIG_OWNED_CONFIG = ("timing_mode", "control_rate_hz")
@@ -23,9 +25,10 @@ class Rig:
     description: str = "Python reference controller behind a virtual Modbus RTU device on a pty"
     kind: str = "loopback"          # loopback | serial | sil
     port: str = ""                  # any pyserial URL; serial kind only
-    firmware_dir: str = ""          # sil kind: the firmware tree (relative paths: to the rig file)
-    make_target: str = "host"       # sil kind: what `make -C firmware_dir` builds
-    executable: str = "build/host/skycrane-sil"  # sil kind: the program, relative to firmware_dir
+    firmware_dir: str = ""          # sil/emulator: the firmware tree (relative paths: to the rig file)
+    make: tuple = ()                # sil/emulator: arguments of `make -C firmware_dir` before starting
+    command: tuple = ()             # sil/emulator: the program and its arguments; {firmware} = firmware_dir
+    pty_pattern: str = r"^PTY (\S+)"  # sil/emulator: regex whose group 1 is the pty in the output
     baudrate: int = 115200
     unit: int = 1                   # Modbus unit (slave) address
     timeout_s: float = 0.5          # response timeout per transaction
@@ -38,7 +41,7 @@ class Rig:
 
 _TYPES = {"name": str, "description": str, "kind": str, "port": str, "baudrate": int, "unit": int,
           "timeout_s": float, "boot_wait_s": float, "timing": str, "control_rate_hz": float,
-          "firmware_dir": str, "make_target": str, "executable": str}
+          "firmware_dir": str, "make": tuple, "command": tuple, "pty_pattern": str}
 
 
 def load_rig(path: str | Path) -> Rig:
@@ -68,6 +71,10 @@ def load_rig(path: str | Path) -> Rig:
 
 
 def _typed(value, kind: type, where: str):
+    if kind is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings, got {value!r}")
+        return tuple(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or isinstance(value, bool):
@@ -83,8 +90,15 @@ def _check(rig: Rig, path: Path) -> None:
         raise ConfigError(f"{path}: timing {rig.timing!r} is not supported yet (only lockstep)")
     if rig.kind == "serial" and not rig.port:
         raise ConfigError(f"{path}: port is required for kind 'serial' (a device path or pyserial URL)")
-    if rig.kind == "sil" and not rig.firmware_dir:
-        raise ConfigError(f"{path}: firmware_dir is required for kind 'sil' (e.g. \"../firmware\")")
+    if rig.kind in _PROCESS_KINDS:
+        if not rig.firmware_dir:
+            raise ConfigError(f"{path}: firmware_dir is required for kind '{rig.kind}' (e.g. \"../firmware\")")
+        if not rig.command:
+            raise ConfigError(f"{path}: command is required for kind '{rig.kind}' (the program and its arguments)")
+        try:
+            re.compile(rig.pty_pattern)
+        except re.error as exc:
+            raise ConfigError(f"{path}: pty_pattern is not a regular expression: {exc}") from None
     for name in ("baudrate", "timeout_s", "control_rate_hz"):
         if getattr(rig, name) <= 0:
             raise ConfigError(f"{path}: {name} must be positive, got {getattr(rig, name)}")

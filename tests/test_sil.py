@@ -22,7 +22,7 @@ import serial
 
 from hil import icd
 from hil.compare import Tolerances, compare_runs
-from hil.devices.sil import SilDevice
+from hil.devices import device_for
 from hil.link.rtu_frame import with_crc
 from hil.rig import Rig, load_rig
 from hil.run import fly
@@ -37,8 +37,7 @@ SIL_RIG = ROOT / "rigs/sil.toml"
 
 @pytest.fixture
 def sil():
-    rig = load_rig(SIL_RIG)
-    device = SilDevice(ROOT / "firmware", rig.make_target, rig.executable)
+    device = device_for(load_rig(SIL_RIG))
     path = device.start()
     yield path, device
     device.stop()
@@ -65,8 +64,8 @@ def test_sil_flies_back_to_back_with_the_reference(nominal_pair):
 
 
 def test_compare_fails_a_detuned_controller(tmp_path, nominal_pair):
-    detuned = write_rig(tmp_path, f'name = "detuned"\nkind = "sil"\nfirmware_dir = "{ROOT / "firmware"}"\n'
-                                  '[controller]\nkp_vz = 3.0\n')
+    detuned = write_rig(tmp_path, SIL_RIG.read_text().replace('"../firmware"', f'"{ROOT / "firmware"}"')
+                        + '[controller]\nkp_vz = 3.0\n')
     other = fly(load_rig(detuned), load_scenario("nominal"), out_dir=tmp_path / "detuned")
     report = compare_runs(nominal_pair[0], other, Tolerances())
     assert not report["same"] and not report["checks"]["commands"]
@@ -144,14 +143,16 @@ def test_survives_garbage_truncation_and_bad_crc(sil):
 
 
 def _sil_processes() -> set[int]:
-    out = subprocess.run(["pgrep", "-f", "build/host/skycrane-sil"], capture_output=True, text=True).stdout
+    # Only this checkout's firmware: another checkout's tests may be running beside us.
+    out = subprocess.run(["pgrep", "-f", str(ROOT / "firmware/build/host/skycrane-sil")],
+                         capture_output=True, text=True).stdout
     return {int(p) for p in out.split()}
 
 
 def test_process_is_stopped_after_a_failed_run_and_on_ctrl_c(tmp_path):
     before = _sil_processes()
-    broken = write_rig(tmp_path, f'name = "broken"\nkind = "sil"\nfirmware_dir = "{ROOT / "firmware"}"\n'
-                                 '[controller]\ntd_enable = 0\n')
+    broken = write_rig(tmp_path, SIL_RIG.read_text().replace('"../firmware"', f'"{ROOT / "firmware"}"')
+                       + '[controller]\ntd_enable = 0\n')
     failed = fly(load_rig(broken), load_scenario("nominal"), out_dir=tmp_path / "failed")
     assert not failed.passed and _sil_processes() == before
 

@@ -22,10 +22,10 @@ def device_for(rig: Rig) -> Device:
     if rig.kind == "loopback":
         from hil.devices.loopback import LoopbackDevice
         return LoopbackDevice(unit=rig.unit)
-    if rig.kind == "sil":
+    if rig.kind in ("sil", "emulator"):
         from pathlib import Path
 
-        from hil.devices.sil import SilDevice
-        return SilDevice(Path(rig.firmware_dir), rig.make_target, rig.executable)
+        from hil.devices.process import ProcessDevice
+        return ProcessDevice(Path(rig.firmware_dir), list(rig.make), list(rig.command), rig.pty_pattern)
     from hil.devices.serial_port import SerialPortDevice
     return SerialPortDevice(rig.port)
