@@ -26,6 +26,7 @@ class LockstepExecutive:
         self.observers = observers
         self.cycles = 0  # completed cycles; the frame in flight is cycles + 1
         self.round_trips_us: list[float] = []
+        self.device_step_us: list[int] = []  # the control step's duration as the device measured it
 
     def run(self, max_time_s: float) -> str:
         """Fly until the descent stage is on the ground or the time limit; returns why it stopped."""
@@ -44,6 +45,7 @@ class LockstepExecutive:
             if command.frame != frame:
                 raise FrameError(f"device answered frame {command.frame} to frame {frame}",
                                  port=link.port, frame=frame)
+            self.device_step_us.append(command.step_time_us)
             truth = plant.truth()
             plant.apply(command.throttle, command.tilt_x_rad, command.tilt_y_rad,
                         bool(command.discretes & Discretes.SEPARATE), bool(command.discretes & Discretes.CUT))

@@ -153,6 +153,7 @@ def _summary(rig, scenario, seed, config, identity, plant, executive, stop_reaso
         "wall_time_s": wall_s,
         "cycles": executive.cycles if executive else 0,
         "link_round_trip_us": _stats(round_trips),
+        "device_step_time_us": _stats(executive.device_step_us if executive else []),
     }
 
 

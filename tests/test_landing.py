@@ -31,6 +31,7 @@ def test_nominal_loopback_landing_passes_and_writes_the_run_folder(tmp_path):
     assert summary["verdict"] == "PASS" and summary["seed"] == 1
     assert summary["icd"]["layout_hash"].startswith("0x") and summary["versions"]["skycrane_hil"]
     assert summary["device"]["device_kind_name"] == "REFERENCE"
+    assert summary["device_step_time_us"]["max"] >= summary["device_step_time_us"]["p50"] >= 0
     names = [e["name"] for e in summary["events"]]
     assert names[:2] == ["rover_separation", "bridles_full"]
     assert names.index("rover_contact") < names.index("touchdown_declared") < names.index("bridle_cut")
