@@ -1,0 +1,3 @@
+/* The portable core's ctl_navigation.c, compiled in place for the sketch (no copy of the code). */
+#include "core_config.h"
+#include "../../core/ctl_navigation.c"

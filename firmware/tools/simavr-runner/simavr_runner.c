@@ -1,0 +1,281 @@
+/* simavr runner: an AVR firmware ELF under simavr, its UART0 bridged to a pty it creates. */
+#define _DEFAULT_SOURCE     /* cfmakeraw */
+#define _XOPEN_SOURCE 600   /* posix_openpt, grantpt, ptsname */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <simavr/avr_uart.h>
+#include <simavr/sim_avr.h>
+#include <simavr/sim_elf.h>
+#include <simavr/sim_irq.h>
+
+#define RUNNER_OUT_MAX 512          /* UART bytes gathered before a write to the pty */
+#define RUNNER_POLL_CYCLES 2000     /* AVR cycles between non-blocking looks at the pty */
+#define RUNNER_IDLE_WAIT_MS 20      /* longest block in poll while the AVR sleeps */
+#define RUNNER_QUIET_US 2000        /* a sleep longer than this (emulated) may block */
+
+static const char usage[] =
+    "usage: simavr-runner [--mcu atmega328p|atmega2560] [--freq HZ] FIRMWARE.elf\n"
+    "  Runs the firmware under simavr with UART0 on a new pty, prints 'PTY <slave path>'\n"
+    "  on stdout and runs until SIGTERM/SIGINT (or the firmware stops: exit 1).\n"
+    "  Runs as fast as it can; blocks on the pty only while the AVR sleeps.\n";
+
+struct runner {
+    avr_t *avr;
+    avr_irq_t *uart_in;             /* UART_IRQ_INPUT: bytes to the AVR */
+    int master;                     /* pty master */
+    int xoff;                       /* the UART's input fifo is full */
+    uint8_t out[RUNNER_OUT_MAX];    /* bytes from the AVR not yet written */
+    size_t out_len;
+    uint8_t in[256];                /* bytes read from the pty, not yet given to the AVR */
+    size_t in_pos, in_len;
+    avr_cycle_count_t quiet;        /* RUNNER_QUIET_US in cycles */
+    int wake;                       /* input waits: inject at the next pass of the main loop */
+};
+
+static struct runner runner;
+static volatile sig_atomic_t runner_stop;
+
+static void runner_on_signal(int signo)
+{
+    (void)signo;
+    runner_stop = 1;
+}
+
+// Write the gathered UART output to the pty (drops it when nobody reads for a long time)
+static void runner_flush(struct runner *r)
+{
+    size_t done = 0;
+    while (done < r->out_len) {
+        ssize_t n = write(r->master, r->out + done, r->out_len - done);
+        if (n > 0) {
+            done += (size_t)n;
+        } else if (n < 0 && errno == EAGAIN) {
+            struct pollfd p = {r->master, POLLOUT, 0};
+            if (poll(&p, 1, 1000) == 0)
+                break;
+        } else if (n < 0 && errno != EINTR) {
+            break;
+        }
+    }
+    r->out_len = 0;
+}
+
+// UART_IRQ_OUTPUT: one byte sent by the AVR
+static void runner_uart_out(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    struct runner *r = param;
+    (void)irq;
+    r->out[r->out_len++] = (uint8_t)value;
+    if (r->out_len == sizeof(r->out))
+        runner_flush(r);
+}
+
+// UART_IRQ_OUT_XON: the input fifo has room again (raised as the AVR reads it). Refill at
+// the next pass of the main loop, i.e. after this instruction: waiting for the next look at
+// the pty would leave a gap mid-request that the firmware takes for the end of the frame.
+static void runner_uart_xon(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    struct runner *r = param;
+    (void)irq;
+    if (value) {
+        r->xoff = 0;
+        r->wake = r->in_pos < r->in_len;
+    }
+}
+
+// UART_IRQ_OUT_XOFF: 1 when the input fifo is full, 0 when it has room
+static void runner_uart_xoff(struct avr_irq_t *irq, uint32_t value, void *param)
+{
+    (void)irq;
+    ((struct runner *)param)->xoff = value != 0;
+}
+
+// Hand bytes read from the pty to the UART until its fifo is full; read more when empty.
+// Returns nonzero when bytes are still waiting (on the pty side or here).
+static int runner_pump(struct runner *r, int wait_ms)
+{
+    if (r->in_pos == r->in_len) {
+        struct pollfd p = {r->master, POLLIN, 0};
+        ssize_t n;
+        if (poll(&p, 1, wait_ms) <= 0)
+            return 0;
+        n = read(r->master, r->in, sizeof(r->in));
+        if (n <= 0)
+            return 0;              /* EIO: no client on the slave side yet */
+        r->in_pos = 0;
+        r->in_len = (size_t)n;
+    }
+    while (r->in_pos < r->in_len && !r->xoff)
+        avr_raise_irq(r->uart_in, r->in[r->in_pos++]);
+    return r->in_pos < r->in_len;
+}
+
+// simavr's sleep callback: the AVR sleeps until an interrupt, the next timer event being
+// how_long cycles away. simavr's own callback sleeps that long in real time; this one never
+// throttles. It blocks on the pty (returning as soon as a byte comes) only when nothing is
+// due soon, i.e. the AVR waits for a request; while the UART still delivers a request's
+// bytes or the silence wake-up is pending, it does not wait at all.
+// It never hands bytes to the UART itself: simavr adds how_long to the clock after this
+// returns, and a UART receive timer started before that jump would be overdue and deliver
+// its bytes in a burst (seen: the AVR then saw a gap mid-request and dropped the frame).
+// The main loop injects them once the clock is current.
+static void runner_sleep(avr_t *avr, avr_cycle_count_t how_long)
+{
+    struct pollfd p = {runner.master, POLLIN, 0};
+    (void)avr;
+    runner_flush(&runner);
+    if (runner.in_pos < runner.in_len)
+        runner.wake = 1;
+    else if (poll(&p, 1, how_long > runner.quiet ? RUNNER_IDLE_WAIT_MS : 0) > 0)
+        runner.wake = 1;
+}
+
+// simavr's messages: warnings and errors to stderr, never on stdout (it carries the PTY line)
+static void runner_log(avr_t *avr, const int level, const char *format, va_list ap)
+{
+    (void)avr;
+    if (level <= LOG_WARNING)
+        vfprintf(stderr, format, ap);
+}
+
+// A pty in raw mode; returns the master (non-blocking) and keeps the slave open in *slave_fd
+static int runner_open_pty(char *path, size_t size, int *slave_fd)
+{
+    struct termios t;
+    const char *name;
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0
+        || (name = ptsname(master)) == NULL || strlen(name) >= size)
+        return -1;
+    strcpy(path, name);
+    *slave_fd = open(path, O_RDWR | O_NOCTTY);
+    if (*slave_fd < 0 || tcgetattr(*slave_fd, &t) != 0)
+        return -1;
+    cfmakeraw(&t);
+    t.c_cflag |= CLOCAL | CREAD;
+    cfsetispeed(&t, B115200);
+    cfsetospeed(&t, B115200);
+    if (tcsetattr(*slave_fd, TCSANOW, &t) != 0
+        || fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK) != 0)
+        return -1;
+    return master;
+}
+
+// Connect UART0: output and flow control to us, console printing off
+static int runner_attach_uart(struct runner *r)
+{
+    uint32_t flags = 0;
+    avr_irq_t *irq;
+    avr_ioctl(r->avr, AVR_IOCTL_UART_GET_FLAGS('0'), &flags);
+    flags &= ~(uint32_t)(AVR_UART_FLAG_STDIO | AVR_UART_FLAG_POLL_SLEEP);
+    avr_ioctl(r->avr, AVR_IOCTL_UART_SET_FLAGS('0'), &flags);
+    r->uart_in = avr_io_getirq(r->avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
+    irq = avr_io_getirq(r->avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT);
+    if (r->uart_in == NULL || irq == NULL)
+        return -1;
+    avr_irq_register_notify(irq, runner_uart_out, r);
+    avr_irq_register_notify(avr_io_getirq(r->avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XON),
+                            runner_uart_xon, r);
+    avr_irq_register_notify(avr_io_getirq(r->avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XOFF),
+                            runner_uart_xoff, r);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mcu = "atmega328p", *elf = NULL;
+    unsigned long freq = 16000000ul;
+    elf_firmware_t fw;
+    char path[256];
+    struct sigaction sa;
+    int i, slave = -1, state = cpu_Running;
+    unsigned long polls = 0;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--mcu") == 0 && i + 1 < argc) {
+            mcu = argv[++i];
+        } else if (strcmp(argv[i], "--freq") == 0 && i + 1 < argc) {
+            freq = strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (argv[i][0] != '-' && elf == NULL) {
+            elf = argv[i];
+        } else {
+            fprintf(stderr, "simavr-runner: bad argument '%s'\n%s", argv[i], usage);
+            return 2;
+        }
+    }
+    if (elf == NULL || freq == 0) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    avr_global_logger_set(runner_log);
+    memset(&fw, 0, sizeof(fw));
+    if (elf_read_firmware(elf, &fw) != 0) {
+        fprintf(stderr, "simavr-runner: cannot read %s\n", elf);
+        return 1;
+    }
+    runner.avr = avr_make_mcu_by_name(mcu);
+    if (runner.avr == NULL) {
+        fprintf(stderr, "simavr-runner: unknown MCU '%s'\n", mcu);
+        return 2;
+    }
+    avr_init(runner.avr);
+    runner.avr->log = LOG_WARNING;
+    fw.frequency = (uint32_t)freq;
+    snprintf(fw.mmcu, sizeof(fw.mmcu), "%s", mcu);
+    avr_load_firmware(runner.avr, &fw);
+    runner.avr->frequency = (uint32_t)freq;
+    runner.avr->sleep = runner_sleep;
+    runner.quiet = (avr_cycle_count_t)freq / 1000000u * RUNNER_QUIET_US;
+    if (runner_attach_uart(&runner) != 0) {
+        fprintf(stderr, "simavr-runner: %s has no UART0\n", mcu);
+        return 1;
+    }
+    runner.master = runner_open_pty(path, sizeof(path), &slave);
+    if (runner.master < 0) {
+        fprintf(stderr, "simavr-runner: cannot open a pty: %s\n", strerror(errno));
+        return 1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = runner_on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    printf("PTY %s\n", path);
+    fflush(stdout);
+    while (!runner_stop) {
+        state = avr_run(runner.avr);
+        if (state == cpu_Done || state == cpu_Crashed)
+            break;
+        /* input seen while the AVR slept, or now and then while it runs: never blocking */
+        if (runner.wake || runner.avr->cycle / RUNNER_POLL_CYCLES != polls) {
+            polls = (unsigned long)(runner.avr->cycle / RUNNER_POLL_CYCLES);
+            runner.wake = 0;
+            runner_flush(&runner);
+            runner_pump(&runner, 0);
+        }
+    }
+    runner_flush(&runner);
+    close(slave);
+    close(runner.master);
+    if (state == cpu_Done || state == cpu_Crashed) {
+        fprintf(stderr, "simavr-runner: firmware stopped (%s) at cycle %llu\n",
+                state == cpu_Done ? "sleeping with interrupts off" : "crashed",
+                (unsigned long long)runner.avr->cycle);
+        return 1;
+    }
+    return 0;
+}
