@@ -8,9 +8,11 @@
 
 #define MB_NO_PARTIAL 0xFFFFu
 #define MB_MIN_FRAME 4u          /* unit, function, CRC: nothing shorter can be a request */
-#define MB_READ_MAX 125u         /* FC03 / FC23 read quantity */
-#define MB_WRITE_MAX 123u        /* FC16 write quantity */
-#define MB_RW_WRITE_MAX 121u     /* FC23 write quantity */
+/* Register counts served: the protocol's limits, or less if the frame would not fit in MB_ADU_MAX. */
+#define MB_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MB_READ_MAX MB_MIN(125u, (MB_ADU_MAX - 5u) / 2u)      /* FC03 / FC23 read: reply 5 + 2N */
+#define MB_WRITE_MAX MB_MIN(123u, (MB_ADU_MAX - 9u) / 2u)     /* FC16 write: request 9 + 2N */
+#define MB_RW_WRITE_MAX MB_MIN(121u, (MB_ADU_MAX - 13u) / 2u) /* FC23 write: request 13 + 2N */
 
 void mb_server_init(struct mb_server *s, uint8_t unit, mb_read_fn read, mb_write_fn write, void *ctx)
 {

@@ -4,7 +4,18 @@
 
 #include <stdint.h>
 
-#define MB_ADU_MAX 256u          /* largest RTU frame (Modbus over serial line, 2.5.1) */
+/*
+ * Size of the receive and the reply buffer: the largest frame taken or sent. 256 is the
+ * largest RTU frame (Modbus over serial line, 2.5.1); a build may set less (-DMB_ADU_MAX=128
+ * on AVR) and the register counts served shrink to fit (see mb_server.c). A longer request
+ * is dropped as garbage; a read asking for more than fits is answered with exception 03.
+ */
+#ifndef MB_ADU_MAX
+#define MB_ADU_MAX 256u
+#endif
+#if MB_ADU_MAX < 16 || MB_ADU_MAX > 256
+#error "MB_ADU_MAX must be 16..256 (an FC23 of one register each way needs 15 bytes)"
+#endif
 #define MB_UNIT_MAX 247u         /* 248..255 are reserved: such a byte cannot start a frame */
 
 #define MB_EX_ILLEGAL_FUNCTION 1u     /* function not supported */

@@ -17,19 +17,22 @@ AVR_MCU_mega     := atmega2560
 AVR_DUDE_uno     := -c arduino -p m328p -b 115200
 AVR_DUDE_mega    := -c wiring -p m2560 -b 115200 -D
 AVR_SRC          := ports/avr/main.c ports/avr/uart.c ports/avr/timer.c
+# mb_server's receive and reply buffers (core default 256): the ICD's largest request is the
+# 119-byte config write (55 registers), its largest reply 115 bytes; 128 saves 256 B of RAM.
+AVR_ADU_MAX      ?= 128
 
 # $(call avr_board,BOARD): build/avr-BOARD/skycrane.elf and .hex for one board
 define avr_board
 $(call program,avr-$(1),$(AVR_CC),$(WARN) $(INC) -mmcu=$(AVR_MCU_$(1)) -Os -DF_CPU=16000000UL \
-    -DBAUD=$(BAUD)UL -DFW_DEVICE_KIND=ICD_DEVICE_KIND_AVR -ffunction-sections -fdata-sections \
+    -DBAUD=$(BAUD)UL -DMB_ADU_MAX=$(AVR_ADU_MAX)u -DFW_DEVICE_KIND=ICD_DEVICE_KIND_AVR -ffunction-sections -fdata-sections \
     -fstack-usage,-Wl$(comma)--gc-sections -lm,$(CORE_SRC) $(AVR_SRC),$(BUILD)/avr-$(1)/skycrane.elf)
 $(BUILD)/avr-$(1)/skycrane.hex: $(BUILD)/avr-$(1)/skycrane.elf
 	$(AVR_OBJCOPY) -O ihex -R .eeprom $$< $$@
 $$(avr-$(1)_OBJ): ports/avr/build.mk $(BUILD)/avr-$(1)/baud
-# the baud rate is compiled in: a different BAUD= rebuilds
+# the baud rate and the buffer size are compiled in: a different BAUD= or AVR_ADU_MAX= rebuilds
 $(BUILD)/avr-$(1)/baud: avr-baud-check
 	@mkdir -p $$(@D)
-	@echo $(BAUD) | cmp -s - $$@ || echo $(BAUD) > $$@
+	@echo $(BAUD) $(AVR_ADU_MAX) | cmp -s - $$@ || echo $(BAUD) $(AVR_ADU_MAX) > $$@
 endef
 
 comma := ,

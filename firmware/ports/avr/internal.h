@@ -26,10 +26,11 @@
 /* Receive ring size (a power of two, at most 128). The host sends the next request only
    after the reply (lockstep), but within a request the main loop must keep up: each
    mb_server_feed walks every byte held, so at high baud rates bytes pile up while a long
-   request (the 119-byte config write) is framed. Sizes measured under simavr in
-   docs/firmware-avr.md. */
+   request (the 119-byte config write) is framed. At 250000 a 32-byte ring overflows during
+   the 57-byte FC23 step request; 128 holds any whole request. Sizes measured under simavr
+   in docs/firmware-avr.md. */
 #ifndef AVR_RX_RING
-#if BAUD > 250000UL
+#if BAUD >= 250000UL
 #define AVR_RX_RING 128u
 #else
 #define AVR_RX_RING 32u
