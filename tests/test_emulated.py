@@ -58,8 +58,19 @@ def test_stm32_in_qemu_lands_back_to_back_with_the_reference(reference, tmp_path
 
 
 @needs_avr
-def test_uno_image_leaves_a_quarter_of_its_ram_free():
-    subprocess.run(["make", "-s", "-C", str(ROOT / "firmware"), "avr", "BOARD=uno"], check=True,
+def test_uno_at_one_megabaud_lands(reference, tmp_path):
+    rig = (ROOT / "rigs/emu-uno.toml").read_text().replace('"../firmware"', f'"{ROOT / "firmware"}"')
+    rig = rig.replace('"BOARD=uno"', '"BOARD=uno", "BAUD=1000000"').replace("baudrate = 115200", "baudrate = 1000000")
+    path = tmp_path / "emu-uno-1M.toml"
+    path.write_text(rig)
+    result = fly(load_rig(path), load_scenario("nominal"), out_dir=tmp_path / "run")
+    assert result.error is None and result.passed, (result.error, result.checks)
+
+
+@needs_avr
+@pytest.mark.parametrize("baud", [115200, 1000000])
+def test_uno_image_leaves_a_quarter_of_its_ram_free(baud):
+    subprocess.run(["make", "-s", "-C", str(ROOT / "firmware"), "avr", "BOARD=uno", f"BAUD={baud}"], check=True,
                    capture_output=True)
     out = subprocess.run(["avr-size", "-A", str(ROOT / "firmware/build/avr-uno/skycrane.elf")],
                          capture_output=True, text=True, check=True).stdout
