@@ -60,10 +60,12 @@ class RtuClient:
         """Open the port; PortOpenError names the URL and the reason."""
         if self._serial is not None:
             return
+        # pyserial's rfc2217:// refuses a write timeout; its writes go to a TCP socket anyway.
+        write_timeout = None if self.port.startswith("rfc2217://") else self.timeout_s
         try:
             self._serial = serial.serial_for_url(
                 self.port, baudrate=self.baudrate,
-                timeout=min(self.timeout_s, _READ_SLICE_S), write_timeout=self.timeout_s)
+                timeout=min(self.timeout_s, _READ_SLICE_S), write_timeout=write_timeout)
         except Exception as exc:  # pyserial raises SerialException, ValueError, OSError...
             raise PortOpenError(f"cannot open serial port ({_reason(exc)})",
                                 port=self.port) from exc
@@ -87,7 +89,7 @@ class RtuClient:
         """Discard any input already received (stale replies, line noise)."""
         if self._serial is None:
             raise LinkError("port is not open", port=self.port)
-        self._serial.reset_input_buffer()
+        self._discard_input()
 
     # -- functions --------------------------------------------------------------------
 
@@ -145,7 +147,7 @@ class RtuClient:
             if self._resync:
                 self._settle()
             else:
-                ser.reset_input_buffer()
+                self._discard_input()
             ser.write(request)
             if self.unit == 0:
                 return None
@@ -239,11 +241,21 @@ class RtuClient:
         slice (bounded by timeout_s), so a late reply is not taken as the next answer."""
         ser = self._serial
         assert ser is not None
-        ser.reset_input_buffer()
+        self._discard_input()
         deadline = time.monotonic() + self.timeout_s
         while ser.read(rtu_frame.MAX_ADU) and time.monotonic() < deadline:
             pass
         self._resync = False
+
+    def _discard_input(self) -> None:
+        """Drop received bytes. Over rfc2217:// a purge is a network round trip to the port
+        server (about 50 ms through ser2net), so there the bytes already here are read and dropped."""
+        ser = self._serial
+        if self.port.startswith("rfc2217://"):
+            if ser.in_waiting:
+                ser.read(ser.in_waiting)
+        else:
+            ser.reset_input_buffer()
 
     def _require_reply(self, function: str) -> None:
         if self.unit == 0:
