@@ -119,28 +119,25 @@ def raw_round_trips(url: str, n: int) -> list[int]:
         return time_calls(once, n)
 
 
+def _on_pty(responder, measure: Callable[[str, int], list[int]], n: int) -> list[int]:
+    """Serve a fresh pty with `responder` (start(fd)/stop()) while `measure(path, n)` runs."""
+    fd, path = open_pty_pair()
+    responder.start(fd)
+    try:
+        return measure(path, n)
+    finally:
+        responder.stop()
+        os.close(fd)
+
+
 def rtu_server_pty_samples(n: int) -> list[int]:
     """FC23 round trips: RtuClient <-> RtuServer (thread of this process) over a pty."""
-    fd, path = open_pty_pair()
-    server = RtuServer(TrivialHandler())
-    server.start(fd)
-    try:
-        return fc23_round_trips(path, n)
-    finally:
-        server.stop()
-        os.close(fd)
+    return _on_pty(RtuServer(TrivialHandler()), fc23_round_trips, n)
 
 
 def raw_pty_samples(n: int) -> list[int]:
     """Raw round trips of the same byte counts over a pty, echo thread in this process."""
-    fd, path = open_pty_pair()
-    echo = RawEcho()
-    echo.start(fd)
-    try:
-        return raw_round_trips(path, n)
-    finally:
-        echo.stop()
-        os.close(fd)
+    return _on_pty(RawEcho(), raw_round_trips, n)
 
 
 def measure_link_overhead(n: int = 2000, rounds: int = 4) -> dict:
