@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import astuple
 
 from hil import icd
 from hil.devices.rtu_server import IllegalAddress, IllegalValue
@@ -75,5 +74,6 @@ class ControllerRegisters:
         started = time.perf_counter_ns()
         out = self.controller.step(frame)
         step_us = (time.perf_counter_ns() - started) // 1000
-        self._commands = icd.COMMANDS.encode([*astuple(out), step_us])
+        self._commands = icd.COMMANDS.encode((out.frame, out.state, out.throttle, out.tilt_x_rad, out.tilt_y_rad,
+                                              out.discretes, out.td_time_us, out.faults, step_us))
         self.steps += 1
