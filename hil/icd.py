@@ -16,7 +16,7 @@ from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-ICD_VERSION = 2
+ICD_VERSION = 3
 
 _TYPE_CODES = {"u16": "H", "u32": "I", "f32": "f"}
 _TYPE_WORDS = {"u16": 1, "u32": 2, "f32": 2}
@@ -33,6 +33,7 @@ class ControllerState(enum.IntEnum):
     TOUCHDOWN = 5         # touchdown declared, waiting cut_delay_s before the cut
     FLYAWAY = 6           # bridles cut, hover, climb, tilt away
     ENGINES_OFF = 7       # flyaway burn complete, engines off
+    LINK_LOST = 8         # real-time: sensor frames stopped (watchdog); hover throttle, zero tilt, latched
 
 
 class DeviceKind(enum.IntEnum):
@@ -48,7 +49,7 @@ class TimingMode(enum.IntEnum):
     """How the device schedules its control step."""
 
     LOCKSTEP = 0   # one step per sensor frame, clock from the frame's timestamp
-    REALTIME = 1   # its own timer, newest frame (a later issue)
+    REALTIME = 1   # its own timer at control_rate_hz, newest frame, clock from its own timer
 
 
 class SensorFlags(enum.IntFlag):
@@ -75,6 +76,8 @@ class Faults(enum.IntFlag):
     CLOCK_BACKWARDS = 4  # the frame timestamp did not advance
     RADAR_INVALID = 8    # a fresh radar measurement was flagged invalid (dropout)
     RADAR_REJECTED = 16  # a fresh radar velocity failed the innovation gate (glitch)
+    STALE_FRAME = 32     # real-time: no new sensor frame since the previous step; stepped on the old one
+    WATCHDOG = 64        # real-time: no sensor frame for watchdog_s; the controller is in LINK_LOST
 
 
 TD_NOT_DECLARED = 0xFFFFFFFF  # td_time_us before touchdown is declared
@@ -213,6 +216,8 @@ CONFIG = Block("config", 0x0040, "rw", "timing and controller tuning; written at
     _cfg("flyaway_tilt_rad", "f32", "rad", 0.75, 0.0, 1.2, "tilt of the flyaway burn, toward +x"),
     _cfg("flyaway_throttle", "f32", "-", 0.5, 0.0, 1.0, "throttle of the flyaway burn"),
     _cfg("flyaway_burn_s", "f32", "s", 3.0, 0.0, 30.0, "length of the flyaway burn; then engines off"),
+    _cfg("watchdog_s", "f32", "s", 0.25, 0.0, 10.0,
+         "real-time: no sensor frame for this long -> LINK_LOST safe state (0: never)"),
 ))
 
 SENSORS = Block("sensors", 0x0100, "w", "one sensor frame per control cycle (host to device, FC23 write)", (
@@ -231,15 +236,20 @@ SENSORS = Block("sensors", 0x0100, "w", "one sensor frame per control cycle (hos
 ))
 
 COMMANDS = Block("commands", 0x0180, "r", "the answer to the frame (device to host, FC23 read)", (
-    Field("frame", "u32", "-", "echo of the sensor frame this answers"),
+    Field("frame", "u32", "-", "the sensor frame this step used (lockstep: the one just written)"),
     Field("state", "u16", "-", "ControllerState"),
     Field("throttle", "f32", "-", "throttle 0..1 of full thrust; 0 is engines off"),
     Field("tilt_x_rad", "f32", "rad", "commanded thrust-vector tilt toward +x (pitch)"),
     Field("tilt_y_rad", "f32", "rad", "commanded thrust-vector tilt toward +y (roll)"),
     Field("discretes", "u16", "-", "Discretes: 1 separate rover, 2 cut bridles (latched)"),
-    Field("td_time_us", "u32", "us", "frame time when touchdown was declared; 0xFFFFFFFF before"),
-    Field("faults", "u16", "-", "Faults: 1 no navigation, 2 frame skip, 4 clock backwards, 8 radar invalid, 16 radar rejected"),
+    Field("td_time_us", "u32", "us", "controller clock when touchdown was declared (lockstep: frame time; real-time: device time since the first frame); 0xFFFFFFFF before"),
+    Field("faults", "u16", "-", "Faults: 1 no navigation, 2 frame skip, 4 clock backwards, 8 radar invalid, "
+          "16 radar rejected, 32 stale frame, 64 watchdog"),
     Field("step_time_us", "u32", "us", "duration of this control step on the device"),
+    Field("step_count", "u32", "-", "control steps run since the config was written; a new value is a fresh command"),
+    Field("frame_rx_tick_us", "u32", "us", "device clock when the sensor frame this step used arrived"),
+    Field("step_tick_us", "u32", "us", "device clock at the start of this step"),
+    Field("read_tick_us", "u32", "us", "device clock when this command block was read (clock offset, drift)"),
 ))
 
 BLOCKS = (IDENTITY, CONFIG, SENSORS, COMMANDS)

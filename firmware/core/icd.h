@@ -3,8 +3,8 @@
 #ifndef ICD_H
 #define ICD_H
 
-#define ICD_VERSION 2u
-#define ICD_LAYOUT_HASH 0x9536F3DBu
+#define ICD_VERSION 3u
+#define ICD_LAYOUT_HASH 0xBC0D2051u
 
 /* identity block (r): who answers: read once at connect */
 #define ICD_IDENTITY_BASE 0x0000u
@@ -16,7 +16,7 @@
 
 /* config block (rw): timing and controller tuning; written at run start */
 #define ICD_CONFIG_BASE 0x0040u
-#define ICD_CONFIG_LEN 55u
+#define ICD_CONFIG_LEN 57u
 #define ICD_CONFIG_TIMING_MODE 0x0040u /* u16 [-] TimingMode: 0 lockstep, 1 real-time */
 #define ICD_CONFIG_CONTROL_RATE_HZ 0x0041u /* f32 [Hz] control step rate */
 #define ICD_CONFIG_THROTTLE_MIN 0x0043u /* f32 [-] lowest throttle commanded while the engines burn */
@@ -46,6 +46,7 @@
 #define ICD_CONFIG_FLYAWAY_TILT_RAD 0x0071u /* f32 [rad] tilt of the flyaway burn, toward +x */
 #define ICD_CONFIG_FLYAWAY_THROTTLE 0x0073u /* f32 [-] throttle of the flyaway burn */
 #define ICD_CONFIG_FLYAWAY_BURN_S 0x0075u /* f32 [s] length of the flyaway burn; then engines off */
+#define ICD_CONFIG_WATCHDOG_S 0x0077u /* f32 [s] real-time: no sensor frame for this long -> LINK_LOST safe state (0: never) */
 
 /* sensors block (w): one sensor frame per control cycle (host to device, FC23 write) */
 #define ICD_SENSORS_BASE 0x0100u
@@ -65,16 +66,20 @@
 
 /* commands block (r): the answer to the frame (device to host, FC23 read) */
 #define ICD_COMMANDS_BASE 0x0180u
-#define ICD_COMMANDS_LEN 15u
-#define ICD_COMMANDS_FRAME 0x0180u /* u32 [-] echo of the sensor frame this answers */
+#define ICD_COMMANDS_LEN 23u
+#define ICD_COMMANDS_FRAME 0x0180u /* u32 [-] the sensor frame this step used (lockstep: the one just written) */
 #define ICD_COMMANDS_STATE 0x0182u /* u16 [-] ControllerState */
 #define ICD_COMMANDS_THROTTLE 0x0183u /* f32 [-] throttle 0..1 of full thrust; 0 is engines off */
 #define ICD_COMMANDS_TILT_X_RAD 0x0185u /* f32 [rad] commanded thrust-vector tilt toward +x (pitch) */
 #define ICD_COMMANDS_TILT_Y_RAD 0x0187u /* f32 [rad] commanded thrust-vector tilt toward +y (roll) */
 #define ICD_COMMANDS_DISCRETES 0x0189u /* u16 [-] Discretes: 1 separate rover, 2 cut bridles (latched) */
-#define ICD_COMMANDS_TD_TIME_US 0x018Au /* u32 [us] frame time when touchdown was declared; 0xFFFFFFFF before */
-#define ICD_COMMANDS_FAULTS 0x018Cu /* u16 [-] Faults: 1 no navigation, 2 frame skip, 4 clock backwards, 8 radar invalid, 16 radar rejected */
+#define ICD_COMMANDS_TD_TIME_US 0x018Au /* u32 [us] controller clock when touchdown was declared (lockstep: frame time; real-time: device time since the first frame); 0xFFFFFFFF before */
+#define ICD_COMMANDS_FAULTS 0x018Cu /* u16 [-] Faults: 1 no navigation, 2 frame skip, 4 clock backwards, 8 radar invalid, 16 radar rejected, 32 stale frame, 64 watchdog */
 #define ICD_COMMANDS_STEP_TIME_US 0x018Du /* u32 [us] duration of this control step on the device */
+#define ICD_COMMANDS_STEP_COUNT 0x018Fu /* u32 [-] control steps run since the config was written; a new value is a fresh command */
+#define ICD_COMMANDS_FRAME_RX_TICK_US 0x0191u /* u32 [us] device clock when the sensor frame this step used arrived */
+#define ICD_COMMANDS_STEP_TICK_US 0x0193u /* u32 [us] device clock at the start of this step */
+#define ICD_COMMANDS_READ_TICK_US 0x0195u /* u32 [us] device clock when this command block was read (clock offset, drift) */
 
 /* config defaults and limits: an out-of-range write gets exception 03 */
 #define ICD_CONFIG_TIMING_MODE_DEFAULT 0u
@@ -164,6 +169,9 @@
 #define ICD_CONFIG_FLYAWAY_BURN_S_DEFAULT 3.0f
 #define ICD_CONFIG_FLYAWAY_BURN_S_MIN 0.0f
 #define ICD_CONFIG_FLYAWAY_BURN_S_MAX 30.0f
+#define ICD_CONFIG_WATCHDOG_S_DEFAULT 0.25f
+#define ICD_CONFIG_WATCHDOG_S_MIN 0.0f
+#define ICD_CONFIG_WATCHDOG_S_MAX 10.0f
 
 enum icd_controller_state {
     ICD_CONTROLLER_STATE_STANDBY = 0,
@@ -174,6 +182,7 @@ enum icd_controller_state {
     ICD_CONTROLLER_STATE_TOUCHDOWN = 5,
     ICD_CONTROLLER_STATE_FLYAWAY = 6,
     ICD_CONTROLLER_STATE_ENGINES_OFF = 7,
+    ICD_CONTROLLER_STATE_LINK_LOST = 8,
 };
 
 enum icd_device_kind {
@@ -206,6 +215,8 @@ enum icd_faults {
     ICD_FAULTS_CLOCK_BACKWARDS = 4,
     ICD_FAULTS_RADAR_INVALID = 8,
     ICD_FAULTS_RADAR_REJECTED = 16,
+    ICD_FAULTS_STALE_FRAME = 32,
+    ICD_FAULTS_WATCHDOG = 64,
 };
 
 #define ICD_TD_NOT_DECLARED 0xFFFFFFFFu
