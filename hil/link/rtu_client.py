@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 
 import serial
@@ -27,6 +28,18 @@ from hil.link import rtu_frame
 _READ_SLICE_S = 0.02
 
 _EXC = rtu_frame.EXCEPTION_LEN
+
+
+@dataclass
+class PendingReply:
+    """An FC23 request on the wire whose reply is still being collected."""
+
+    fc: int
+    reply_len: int
+    frame: int | None
+    deadline: float                        # time.monotonic() of the response timeout
+    sent_ns: int = 0                       # time.monotonic_ns() just before the request was written
+    data: bytearray = field(default_factory=bytearray)
 
 
 class RtuClient:
@@ -131,7 +144,99 @@ class RtuClient:
             write_address=write_address, write_registers=list(values), dev_id=self.unit)
         return self._transact(pdu, 23, 5 + 2 * read_count, frame).registers
 
+    # -- one FC23 exchange in two halves (real time) ---------------------------------------
+
+    def send_read_write(self, write_address: int, values: Sequence[int], read_address: int,
+                        read_count: int, *, frame: int | None = None) -> PendingReply:
+        """FC23 without waiting: send the request and return at once; collect the reply with
+        poll_reply() (never blocks) or wait_reply(). The real-time loop keeps the plant running
+        while the reply is on the wire."""
+        self._require_reply("FC23")
+        ser = self._serial
+        if ser is None:
+            raise LinkError("port is not open", port=self.port, frame=frame)
+        pdu = ReadWriteMultipleRegistersRequest(
+            read_address=read_address, read_count=read_count,
+            write_address=write_address, write_registers=list(values), dev_id=self.unit)
+        request = self._encode(pdu, 23)
+        try:
+            if self._resync:
+                self._settle()
+            else:
+                self._discard_input()
+            sent_ns = time.monotonic_ns()
+            ser.write(request)
+        except (serial.SerialException, OSError) as exc:
+            self._resync = True
+            raise LinkError(f"serial I/O failed: {_reason(exc)}", port=self.port, frame=frame) from exc
+        return PendingReply(23, 5 + 2 * read_count, frame, time.monotonic() + self.timeout_s, sent_ns)
+
+    def poll_reply(self, pending: PendingReply) -> list[int] | None:
+        """Take what has arrived of the reply; its registers once complete, else None.
+        LinkTimeout once the response timeout has passed without a complete reply."""
+        try:
+            waiting = self._serial.in_waiting
+            if waiting:
+                pending.data += self._serial.read(waiting)
+            return self._reply_if_complete(pending, time.monotonic() >= pending.deadline)
+        except ModbusExceptionReply:
+            raise                       # a complete, well-formed exchange: no resync needed
+        except LinkError:
+            self._resync = True
+            raise
+        except (serial.SerialException, OSError) as exc:
+            self._resync = True
+            raise LinkError(f"serial I/O failed: {_reason(exc)}", port=self.port,
+                            frame=pending.frame) from exc
+
+    def wait_reply(self, pending: PendingReply) -> list[int]:
+        """Block until the reply is complete (LinkTimeout at the response timeout)."""
+        try:
+            while True:
+                want = self._expected_size(pending) - len(pending.data)
+                pending.data += self._serial.read(max(1, want))
+                registers = self._reply_if_complete(pending, time.monotonic() >= pending.deadline)
+                if registers is not None:
+                    return registers
+        except ModbusExceptionReply:
+            raise
+        except LinkError:
+            self._resync = True
+            raise
+        except (serial.SerialException, OSError) as exc:
+            self._resync = True
+            raise LinkError(f"serial I/O failed: {_reason(exc)}", port=self.port,
+                            frame=pending.frame) from exc
+
+    def _expected_size(self, pending: PendingReply) -> int:
+        data, fc = pending.data, pending.fc
+        if len(data) < _EXC:
+            return _EXC
+        if data[1] & 0x80:
+            return _EXC
+        return pending.reply_len if data[1] == fc else (rtu_frame.response_size(data) or pending.reply_len)
+
+    def _reply_if_complete(self, pending: PendingReply, timed_out: bool) -> list[int] | None:
+        size = self._expected_size(pending)
+        data, fc, frame = pending.data, pending.fc, pending.frame
+        if len(data) >= _EXC and data[1] & 0x80:
+            self._raise_exception_reply(bytes(data[:_EXC]), fc, frame)
+        if len(data) >= size and len(data) >= _EXC:
+            return self._check(bytes(data[:size]), fc, pending.reply_len, frame).registers
+        if timed_out:
+            self._explain_short(bytes(data), pending.reply_len, frame)
+            raise LinkTimeout(f"no complete FC{fc:02d} response from unit {self.unit}: "
+                              f"{len(data)} of {size if len(data) >= _EXC else pending.reply_len} bytes "
+                              f"within {self.timeout_s:g} s", port=self.port, frame=frame)
+        return None
+
     # -- one exchange -------------------------------------------------------------------
+
+    def _encode(self, pdu: ModbusPDU, fc: int) -> bytes:
+        try:
+            return self._framer.buildFrame(pdu)
+        except Exception as exc:  # pymodbus raises ValueError or struct.error for bad arguments
+            raise ValueError(f"cannot encode FC{fc:02d} request: {exc}") from exc
 
     def _transact(self, pdu: ModbusPDU, fc: int, reply_len: int,
                   frame: int | None) -> ModbusPDU | None:
@@ -139,10 +244,7 @@ class RtuClient:
         ser = self._serial
         if ser is None:
             raise LinkError("port is not open", port=self.port, frame=frame)
-        try:
-            request = self._framer.buildFrame(pdu)
-        except Exception as exc:  # pymodbus raises ValueError or struct.error for bad arguments
-            raise ValueError(f"cannot encode FC{fc:02d} request: {exc}") from exc
+        request = self._encode(pdu, fc)
         try:
             if self._resync:
                 self._settle()
