@@ -52,3 +52,12 @@ class ModbusExceptionReply(LinkError):
                          port=port, frame=frame)
         self.code = code
         self.function = function
+
+
+class LinkLost(HilError):
+    """The run lost its controller mid-flight: names the plant time and flight phase."""
+
+    def __init__(self, message: str, *, t: float, phase: str, frame: int | None = None) -> None:
+        super().__init__(f"link lost at t={t:.3f} s in {phase}"
+                         f"{f' (frame {frame})' if frame is not None else ''}: {message}")
+        self.t, self.phase, self.frame = t, phase, frame

@@ -1,13 +1,21 @@
-"""Lockstep executive: the plant drives time; one FC23 exchange per control cycle."""
+"""The two control loops: lockstep (the plant drives time) and real-time (the wall clock does).
+
+Both make one FC23 exchange per control cycle: the sensor frame goes out, the command block
+comes back and is applied to the plant.
+"""
 
 from __future__ import annotations
 
+import gc
+import math
 import time
 from collections.abc import Callable
 
 from hil import icd
-from hil.errors import FrameError
-from hil.icd import Discretes, SensorFlags
+from hil.errors import FrameError, LinkError, LinkLost
+from hil.icd import ControllerState, Discretes, SensorFlags
+from hil.pacing import Pacer
+from hil.timing import CommandTiming, TimingRecorder
 
 CycleObserver = Callable[[int, object, object, tuple], None]  # frame, truth, sensors, command record
 
@@ -27,6 +35,7 @@ class LockstepExecutive:
         self.cycles = 0  # completed cycles; the frame in flight is cycles + 1
         self.round_trips_us: list[float] = []
         self.device_step_us: list[int] = []  # the control step's duration as the device measured it
+        self.phase = "STANDBY"               # the controller state last applied
 
     def run(self, max_time_s: float) -> str:
         """Fly until the descent stage is on the ground or the time limit; returns why it stopped."""
@@ -39,7 +48,10 @@ class LockstepExecutive:
             sensors = plant.sense()
             registers = icd.SENSORS.encode(sensor_block(frame, sensors))
             started = time.perf_counter()
-            reply = link.read_write(write_base, registers, read_base, read_len, frame=frame)
+            try:
+                reply = link.read_write(write_base, registers, read_base, read_len, frame=frame)
+            except LinkError as exc:
+                raise LinkLost(str(exc), t=plant.t, phase=self.phase, frame=frame) from exc
             self.round_trips_us.append((time.perf_counter() - started) * 1e6)
             command = icd.COMMANDS.decode_record(reply)
             if command.frame != frame:
@@ -47,8 +59,8 @@ class LockstepExecutive:
                                  port=link.port, frame=frame)
             self.device_step_us.append(command.step_time_us)
             truth = plant.truth()
-            plant.apply(command.throttle, command.tilt_x_rad, command.tilt_y_rad,
-                        bool(command.discretes & Discretes.SEPARATE), bool(command.discretes & Discretes.CUT))
+            apply_command(plant, command)
+            self.phase = state_name(command.state)
             for observe in self.observers:
                 observe(frame, truth, sensors, command)
             self.cycles = frame  # completed and recorded
@@ -56,6 +68,130 @@ class LockstepExecutive:
             # multiple of the control rate, the plant's rounding to whole substeps cannot drift.
             plant.advance(max(0.0, frame * self.dt - plant.t))
         return "descent stage on the ground"
+
+
+class RealtimeExecutive:
+    """Physics paced to the wall clock, one substep per tick; a sensor frame at each control tick.
+
+    The FC23 request goes out at the control tick and the plant keeps running while the reply is
+    on the wire; the reply's command takes effect at the first physics tick after it is complete
+    (so a slow link delays the command, as on the bench, and does not stall the plant). The
+    device steps on its own timer, so a reply carries the newest command the device has, computed
+    from an earlier frame: its age is measured, not assumed.
+    """
+
+    def __init__(self, plant, link, control_rate_hz: float, observers: list[CycleObserver], pacer: Pacer,
+                 timing: TimingRecorder) -> None:
+        self.plant = plant
+        self.link = link
+        self.control_dt = 1.0 / control_rate_hz
+        self.physics_dt = 1.0 / plant.params.substep_hz
+        self.observers = observers
+        self.pacer = pacer
+        self.timing = timing
+        self.cycles = 0                      # replies applied
+        self.frames_sent = 0
+        self.phase = "STANDBY"
+        self.round_trips_us: list[float] = []
+        self.device_step_us: list[int] = []
+        self._sent: dict[int, tuple[float, int, object]] = {}  # frame -> (plant t, sent ns, sensors)
+        self._last_step_count = -1
+        self._pending = None   # the request on the wire
+        self._reply = None     # (pending, registers, received ns): complete, applied at the next tick
+
+    def _look_for_reply(self) -> None:
+        """Non-blocking: note the reply's registers and arrival time once it is complete."""
+        pending = self._pending
+        if pending is None:
+            return
+        registers = self._collect(self.link.poll_reply, pending)
+        if registers is not None:
+            self._reply = (pending, registers, time.monotonic_ns())
+            self._pending = None
+
+    def run(self, max_time_s: float) -> str:
+        plant, link, pacer = self.plant, self.link, self.pacer
+        tick = 0
+        gc_was_enabled = gc.isenabled()
+        gc.collect()
+        gc.disable()  # a collection in the loop is a multi-millisecond stall
+        try:
+            pacer.start()
+            while not plant.ended:
+                if plant.t >= max_time_s - 1e-9:
+                    return f"time limit {max_time_s:g} s"
+                pacer.wait(tick * self.physics_dt, self._look_for_reply if self._pending else None)
+                self._look_for_reply()
+                if self._reply is not None:
+                    self._apply(*self._reply)
+                if plant.t >= self.frames_sent * self.control_dt - 1e-9:
+                    if self._pending is not None:  # the previous reply is overdue: wait for it
+                        self.timing.late_replies += 1
+                        pending = self._pending
+                        registers = self._collect(link.wait_reply, pending)
+                        self._apply(pending, registers, time.monotonic_ns())
+                    self._pending = self._send()
+                plant.advance(self.physics_dt)
+                tick += 1
+            return "descent stage on the ground"
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _send(self):
+        plant = self.plant
+        frame = self.frames_sent + 1
+        sensors = plant.sense()
+        registers = icd.SENSORS.encode(sensor_block(frame, sensors))
+        try:
+            pending = self.link.send_read_write(icd.SENSORS.base, registers, icd.COMMANDS.base,
+                                                icd.COMMANDS.length, frame=frame)
+        except LinkError as exc:
+            raise LinkLost(str(exc), t=plant.t, phase=self.phase, frame=frame) from exc
+        self._sent[frame] = (plant.t, pending.sent_ns, sensors)
+        self._sent.pop(frame - 64, None)  # a device never answers with a frame this old
+        self.frames_sent = frame
+        return pending
+
+    def _collect(self, take, pending):
+        try:
+            return take(pending)
+        except LinkError as exc:
+            raise LinkLost(str(exc), t=self.plant.t, phase=self.phase, frame=pending.frame) from exc
+
+    def _apply(self, pending, registers, received_ns: int) -> None:
+        self._reply = None
+        plant = self.plant
+        command = icd.COMMANDS.decode_record(registers)
+        if command.state == ControllerState.LINK_LOST:
+            raise LinkLost("the device's watchdog tripped (no sensor frame for watchdog_s); it reports LINK_LOST",
+                           t=plant.t, phase=self.phase, frame=pending.frame)
+        truth = plant.truth()
+        apply_command(plant, command)
+        self.phase = state_name(command.state)
+        used_t, used_sent_ns, _ = self._sent.get(command.frame, (math.nan, 0, None))
+        fresh = command.step_count != self._last_step_count
+        self._last_step_count = command.step_count
+        row = CommandTiming(pending.frame, pending.sent_ns, received_ns, plant.t, command.frame, used_t,
+                            used_sent_ns, command.step_count, fresh, command.frame_rx_tick_us,
+                            command.step_tick_us, command.step_time_us, command.read_tick_us)
+        self.timing.record(row)
+        self.round_trips_us.append(row.round_trip_us)
+        if fresh:
+            self.device_step_us.append(command.step_time_us)
+        self.cycles += 1
+        sensors = self._sent[pending.frame][2]
+        for observe in self.observers:
+            observe(pending.frame, truth, sensors, command)
+
+
+def apply_command(plant, command) -> None:
+    plant.apply(command.throttle, command.tilt_x_rad, command.tilt_y_rad,
+                bool(command.discretes & Discretes.SEPARATE), bool(command.discretes & Discretes.CUT))
+
+
+def state_name(state: int) -> str:
+    return ControllerState(state).name if state in ControllerState._value2member_map_ else f"state {state}"
 
 
 def sensor_block(frame: int, s) -> tuple:
