@@ -86,3 +86,47 @@ def _autoscale_y(ax, t, series, window, scale: float) -> None:
     if lo < hi:
         pad = 0.05 * (hi - lo)
         ax.set_ylim(lo - pad, hi + pad)
+
+
+TIMING_PLOT_FILE = "timing.png"
+
+
+def plot_timing(rows, lateness_us: list[float], out_dir: Path, title: str) -> Path:
+    """timing.png: histograms of physics lateness, command age, link round trip and device step,
+    and the command age over the flight (a drifting device timer shows as a slow sawtooth)."""
+    fresh = [r for r in rows if r.fresh]
+    panels = (
+        ("physics step lateness [ms]", [v * 1e-3 for v in lateness_us]),
+        ("command age at application [ms]", [r.age_ms for r in rows if r.frame_used]),
+        ("link round trip [ms]", [r.round_trip_us * 1e-3 for r in rows]),
+        ("device control step [ms]", [r.step_time_us * 1e-3 for r in fresh]),
+    )
+    fig, axes = plt.subplots(3, 2, figsize=(12, 10))
+    for ax, (label, values) in zip(axes.flat, panels):
+        if values:
+            ax.hist(values, bins=60, color="tab:blue", alpha=0.8, log=True)
+            ordered = sorted(values)
+            p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+            ax.axvline(p99, color="tab:red", linestyle="--", label=f"p99 {p99:.3g}")
+            ax.legend(loc="upper right")
+        ax.set_xlabel(label)
+        ax.set_ylabel("count")
+        ax.grid(True, alpha=0.3)
+    series = axes[2, 0]
+    series.plot([r.applied_t for r in rows if r.frame_used], [r.age_ms for r in rows if r.frame_used],
+                linewidth=0.6)
+    series.set_xlabel("plant time [s]")
+    series.set_ylabel("command age [ms]")
+    series.grid(True, alpha=0.3)
+    phases = axes[2, 1]
+    phases.plot([r.applied_t for r in fresh if r.frame_used], [r.device_wait_us * 1e-3 for r in fresh if r.frame_used],
+                ".", markersize=1.5)
+    phases.set_xlabel("plant time [s]")
+    phases.set_ylabel("frame wait for the device timer [ms]")
+    phases.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = out_dir / TIMING_PLOT_FILE
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

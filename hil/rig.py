@@ -12,7 +12,8 @@ from hil.errors import ConfigError
 
 DEVICE_KINDS = ("loopback", "serial", "sil", "emulator")
 _PROCESS_KINDS = ("sil", "emulator")
-TIMING_MODES = ("lockstep",)
+TIMING_MODES = ("lockstep", "realtime")
+OVERRUN_ACTIONS = ("warn", "abort")
 # Set by the rig's own fields, so a [controller] table may not set them.
 _RIG_OWNED_CONFIG = ("timing_mode", "control_rate_hz")
 
@@ -33,15 +34,26 @@ class Rig:
     unit: int = 1                   # Modbus unit (slave) address
     timeout_s: float = 0.5          # response timeout per transaction
     boot_wait_s: float = 0.0        # wait after opening the port (an Uno resets on open)
-    timing: str = "lockstep"
+    timing: str = "lockstep"        # lockstep | realtime (docs/realtime.md)
     control_rate_hz: float = 50.0
+    physics_rate_hz: float = 0.0    # plant substep rate; 0: the scenario's (500 Hz by default)
+    # Real-time only: what counts as an overrun, what to do about it, and the loop's scheduling.
+    overrun_ms: float = 1.0         # a physics step starting later than this is an overrun
+    on_overrun: str = "warn"        # warn | abort
+    abort_after_overruns: int = 0   # with abort: end the run at this many overruns (0: no limit)
+    abort_lateness_ms: float = 0.0  # with abort: end the run at a step this late (0: no limit)
+    grace_s: float = 0.5            # lateness before this plant time is not judged (start-up)
+    rt_priority: int = 50           # SCHED_FIFO priority of the loop where allowed; 0: leave it alone
+    pin_cpu: int = -1               # CPU the loop is pinned to; -1: the last one it may use
     controller: dict = field(default_factory=dict)  # config register overrides
     source: str = "built-in"
 
 
 _TYPES = {"name": str, "description": str, "kind": str, "port": str, "baudrate": int, "unit": int,
           "timeout_s": float, "boot_wait_s": float, "timing": str, "control_rate_hz": float,
-          "firmware_dir": str, "make": tuple, "command": tuple, "pty_pattern": str}
+          "firmware_dir": str, "make": tuple, "command": tuple, "pty_pattern": str,
+          "physics_rate_hz": float, "overrun_ms": float, "on_overrun": str, "abort_after_overruns": int,
+          "abort_lateness_ms": float, "grace_s": float, "rt_priority": int, "pin_cpu": int}
 
 
 def load_rig(path: str | Path) -> Rig:
@@ -87,7 +99,23 @@ def _check(rig: Rig, path: Path) -> None:
     if rig.kind not in DEVICE_KINDS:
         raise ConfigError(f"{path}: kind {rig.kind!r} is not one of {', '.join(DEVICE_KINDS)}")
     if rig.timing not in TIMING_MODES:
-        raise ConfigError(f"{path}: timing {rig.timing!r} is not supported yet (only lockstep)")
+        raise ConfigError(f"{path}: timing {rig.timing!r} is not one of {', '.join(TIMING_MODES)}")
+    if rig.on_overrun not in OVERRUN_ACTIONS:
+        raise ConfigError(f"{path}: on_overrun {rig.on_overrun!r} is not one of {', '.join(OVERRUN_ACTIONS)}")
+    if rig.physics_rate_hz and not (500.0 <= rig.physics_rate_hz <= 20000.0):
+        raise ConfigError(f"{path}: physics_rate_hz must be 0 (the scenario's) or 500..20000, got {rig.physics_rate_hz:g}")
+    if rig.physics_rate_hz and rig.physics_rate_hz < rig.control_rate_hz:
+        raise ConfigError(f"{path}: physics_rate_hz {rig.physics_rate_hz:g} is below control_rate_hz {rig.control_rate_hz:g}")
+    if not 0 <= rig.rt_priority <= 99:
+        raise ConfigError(f"{path}: rt_priority must be 0..99 (0: normal scheduling), got {rig.rt_priority}")
+    if rig.pin_cpu < -1:
+        raise ConfigError(f"{path}: pin_cpu must be a CPU number or -1 (the last one allowed), got {rig.pin_cpu}")
+    for name in ("overrun_ms",):
+        if getattr(rig, name) <= 0:
+            raise ConfigError(f"{path}: {name} must be positive, got {getattr(rig, name)}")
+    for name in ("abort_after_overruns", "abort_lateness_ms", "grace_s"):
+        if getattr(rig, name) < 0:
+            raise ConfigError(f"{path}: {name} must not be negative, got {getattr(rig, name)}")
     if rig.kind == "serial" and not rig.port:
         raise ConfigError(f"{path}: port is required for kind 'serial' (a device path or pyserial URL)")
     if rig.kind in _PROCESS_KINDS:

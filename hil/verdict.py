@@ -125,9 +125,12 @@ def load_criteria(path: str | Path | None = None) -> list[Criterion]:
     return list(merged.values())
 
 
+# Measured in real-time runs only; a lockstep run reports their criteria as not applicable.
+TIMING_METRICS = ("overruns", "lateness_p99_ms", "command_age_p99_ms", "device_step_p99_ms",
+                  "link_round_trip_p99_ms")
 _METRICS = ("rover_vz_at_contact_mps", "rover_vh_at_contact_mps", "td_latency_s", "cut_before_contact",
             "min_clearance_m", "flyaway_distance_m", "propellant_left_kg", "contact_time_s",
-            "throttle_drop_frac")
+            "throttle_drop_frac") + TIMING_METRICS
 
 
 def _parse(data: dict, where: str) -> dict[str, Criterion]:
@@ -150,7 +153,14 @@ def _parse(data: dict, where: str) -> dict[str, Criterion]:
 
 
 def judge(metrics: dict, criteria: list[Criterion]) -> tuple[bool, list[dict]]:
-    """Each criterion against its metric; the landing passes only if all do."""
-    rows = [{"metric": c.metric, "value": metrics.get(c.metric), "criterion": c.describe(),
-             "passed": c.passes(metrics.get(c.metric)), "why": c.why} for c in criteria]
-    return all(r["passed"] for r in rows), rows
+    """Each criterion against its metric; the landing passes only if all that apply do.
+
+    A timing criterion does not apply to a lockstep run (its metric is absent): its row says so
+    and does not count. Any other missing metric fails."""
+    rows = []
+    for c in criteria:
+        applies = c.metric in metrics or c.metric not in TIMING_METRICS
+        rows.append({"metric": c.metric, "value": metrics.get(c.metric), "criterion": c.describe(),
+                     "passed": c.passes(metrics.get(c.metric)) if applies else None,
+                     "applies": applies, "why": c.why})
+    return all(r["passed"] for r in rows if r["applies"]), rows

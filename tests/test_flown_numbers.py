@@ -42,7 +42,7 @@ def test_every_catalogue_scenario_lands_as_documented(name, tmp_path):
     scenario = load_scenario(name)
     result = fly(Rig(), scenario, out_dir=tmp_path)
     assert result.error is None
-    failed = [row["metric"] for row in result.checks if not row["passed"]]
+    failed = [row["metric"] for row in result.checks if row["passed"] is False]
     if scenario.expect == "pass":
         assert result.passed, f"{name} failed {failed}"
     else:

@@ -60,7 +60,7 @@ def test_touchdown_detection_disabled_fails(tmp_path):
     scenario = load_scenario(str(write_scenario(tmp_path, "no-detect", {"td_enable": 0})))
     result = fly(Rig(), scenario, out_dir=tmp_path / "run")
     assert result.error is None and not result.passed
-    failed = {row["metric"] for row in result.checks if not row["passed"]}
+    failed = {row["metric"] for row in result.checks if row["passed"] is False}
     # Never declared, never cut: the stage keeps descending onto the rover and never flies away.
     assert {"td_latency_s", "min_clearance_m", "flyaway_distance_m"} <= failed
     assert json.loads((tmp_path / "run/summary.json").read_text())["verdict"] == "FAIL"
@@ -72,7 +72,7 @@ def test_cut_as_soon_as_the_bridles_are_out_fails(tmp_path):
     result = fly(Rig(), scenario, out_dir=tmp_path / "run")
     assert not result.passed
     assert result.metrics["cut_before_contact"] is True
-    failed = {row["metric"] for row in result.checks if not row["passed"]}
+    failed = {row["metric"] for row in result.checks if row["passed"] is False}
     assert {"cut_before_contact", "rover_vz_at_contact_mps"} <= failed  # the rover falls ~4 m
 
 
