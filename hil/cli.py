@@ -6,6 +6,7 @@ import argparse
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from hil import __version__, icd
@@ -24,11 +25,17 @@ _LABELS = {
     "propellant_left_kg": ("propellant left", "kg"),
     "contact_time_s": ("first rover contact", "s"),
     "throttle_drop_frac": ("throttle drop at touchdown", ""),
+    "overruns": ("physics overruns", ""),
+    "lateness_p99_ms": ("physics lateness p99", "ms"),
+    "command_age_p99_ms": ("command age p99", "ms"),
+    "device_step_p99_ms": ("device step time p99", "ms"),
+    "link_round_trip_p99_ms": ("link round trip p99", "ms"),
 }
 
 
 class LiveLine:
-    """One status line redrawn a few times a second on a terminal; state changes as log lines."""
+    """One status line redrawn a few times a second on a terminal (altitude, vertical velocity,
+    throttle, controller state and, in real time, overruns); state changes as log lines."""
 
     def __init__(self, stream=sys.stderr, interval_s: float = 0.2) -> None:
         self.stream = stream
@@ -37,20 +44,25 @@ class LiveLine:
         self.next_draw = 0.0
         self.state = None
 
-    def cycle(self, truth, command: tuple) -> None:
+    def cycle(self, truth, command: tuple, overruns: int | None = None) -> None:
         state = command.state
+        name = icd.ControllerState(state).name if state in icd.ControllerState._value2member_map_ else str(state)
         if state != self.state:
             self.state = state
-            name = icd.ControllerState(state).name if state in icd.ControllerState._value2member_map_ else state
             self._clear()
             print(f"  t={truth.t:7.2f} s  {name:<18} altitude {truth.ds_z:8.1f} m  "
                   f"vz {truth.ds_vz:7.2f} m/s", flush=True)
         now = time.monotonic()
         if self.live and now >= self.next_draw:
             self.next_draw = now + self.interval
-            self.stream.write(f"\r  t={truth.t:7.2f} s  alt {truth.ds_z:8.1f} m  vz {truth.ds_vz:7.2f} m/s  "
-                              f"throttle {command.throttle:4.2f}  rover {truth.rover_z:7.2f} m ")
+            late = "" if overruns is None else f"  overruns {overruns}"
+            self.stream.write(f"\r  t={truth.t:7.2f} s  {name:<17} alt {truth.ds_z:8.1f} m  vz {truth.ds_vz:7.2f} m/s  "
+                              f"throttle {command.throttle:4.2f}{late} ")
             self.stream.flush()
+
+    def warn(self, message: str) -> None:
+        self._clear()
+        print(f"  warning: {message}", file=self.stream, flush=True)
 
     def _clear(self) -> None:
         if self.live:
@@ -74,9 +86,12 @@ def cmd_land(args) -> int:
     from plant.scenario import load_scenario
 
     rig = load_rig(args.rig) if args.rig else Rig()
+    if args.timing:
+        rig = replace(rig, timing=args.timing)
     scenario = load_scenario(args.scenario)
     seed = scenario.seed if args.seed is None else args.seed
-    print(f"skycrane-hil {__version__}: scenario {scenario.name}, seed {seed}, rig {rig.name} ({rig.kind})")
+    print(f"skycrane-hil {__version__}: scenario {scenario.name}, seed {seed}, rig {rig.name} ({rig.kind}), "
+          f"{rig.timing}")
     result = fly(rig, scenario, seed=seed, out_dir=Path(args.out) if args.out else None,
                  criteria_path=args.criteria, progress=None if args.quiet else LiveLine())
     summary = result.summary
@@ -84,7 +99,7 @@ def cmd_land(args) -> int:
     print(f"  {'metric':<38} {'value':>14}   {'criterion':<12} result")
     for row in result.checks:
         label, unit = _LABELS.get(row["metric"], (row["metric"], ""))
-        mark = "pass" if row["passed"] else "FAIL"
+        mark = {True: "pass", False: "FAIL", None: "n/a (lockstep)"}[row["passed"]]
         print(f"  {label:<38} {_format_value(row['value'], unit):>14}   {row['criterion']:<12} {mark}")
     judged = {row["metric"] for row in result.checks}
     for metric in ("throttle_drop_frac", "propellant_left_kg", "contact_time_s"):
@@ -94,12 +109,31 @@ def cmd_land(args) -> int:
     sim, wall = summary["sim_time_s"], summary["wall_time_s"]
     print(f"\n  {sim:.1f} s flown in {wall:.2f} s wall ({sim / wall:.1f}x real time), "
           f"{summary['cycles']} cycles; run folder {result.out_dir}")
+    if summary["timing"]["mode"] == "realtime":
+        _print_timing(summary["timing"])
     if result.error:
         print(f"hil: error: {result.error}", file=sys.stderr)
         print(f"  {summary['verdict']}: the run stopped early; what it recorded is in {result.out_dir}")
         return EXIT_INTERRUPTED if result.interrupted else EXIT_ERROR
     print(f"  {summary['verdict']}")
     return EXIT_PASS if result.passed else EXIT_FAIL
+
+
+def _print_timing(t: dict) -> None:
+    def line(label, figures, unit, scale=1.0):
+        if figures:
+            print(f"  {label:<30} p50 {figures['p50'] * scale:8.3f}  p99 {figures['p99'] * scale:8.3f}  "
+                  f"max {figures['max'] * scale:8.3f} {unit}")
+    print(f"  real time: {t['physics_rate_hz']:g} Hz physics, {t['control_rate_hz']:g} Hz control; {t['scheduling']}")
+    line("physics step lateness", t["lateness_us"], "ms", 1e-3)
+    line("command age", t["command_age_ms"], "ms")
+    line("link round trip", t["link_round_trip_us"], "ms", 1e-3)
+    line("device step", t["device_step_time_us"], "ms", 1e-3)
+    line("frame wait for device timer", t["device_timer_wait_us"], "ms", 1e-3)
+    clock = t["device_clock"]
+    print(f"  overruns {t['overruns']} (largest {t['largest_overrun_us'] / 1e3:.2f} ms), late replies "
+          f"{t['late_replies']}, repeated commands {t['repeated_commands']} of {t['commands_applied']}"
+          + (f"; device clock drift {clock['drift_ppm']:+.1f} ppm" if clock else ""))
 
 
 def _rig(spec: str):
@@ -118,6 +152,11 @@ def cmd_compare(args) -> int:
         print("hil: error: compare needs exactly two --rig options (a rig file, or 'loopback')", file=sys.stderr)
         return EXIT_ERROR
     rigs = [_rig(spec) for spec in args.rig]
+    if args.timing:
+        if len(args.timing) != 2:
+            print("hil: error: give --timing twice (one per rig, in order) or not at all", file=sys.stderr)
+            return EXIT_ERROR
+        rigs = [replace(rig, timing=timing) for rig, timing in zip(rigs, args.timing)]
     scenario = load_scenario(args.scenario)
     seed = scenario.seed if args.seed is None else args.seed
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -141,8 +180,11 @@ def cmd_compare(args) -> int:
 def _print_comparison(report: dict) -> None:
     a, b = report["a"]["rig"], report["b"]["rig"]
     tol = report["tolerances"]
-    print(f"\n  {a} ({report['a']['verdict']}) vs {b} ({report['b']['verdict']}), "
+    timing = report["timing"]
+    print(f"\n  {a} {timing['a']} ({report['a']['verdict']}) vs {b} {timing['b']} ({report['b']['verdict']}), "
           f"{report['cycles_compared']} cycles")
+    if "realtime" in timing.values():
+        print("  a real-time command stream depends on arrival times: judged on touchdown velocity only")
     for name, row in report["commands"].items():
         print(f"  largest {name:<10} difference where states agree {row['max_abs_diff']:9.2e}"
               f"   (cycle {row['cycle']}, tolerance {tol['command']})")
@@ -202,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     land.add_argument("--out", help="run folder (default: runs/<time>-<scenario>-seed<N>)")
     land.add_argument("--criteria", help="criteria file overriding the default criteria")
     land.add_argument("--quiet", action="store_true", help="no progress output while flying")
+    land.add_argument("--timing", choices=("lockstep", "realtime"), help="override the rig's timing mode")
     land.set_defaults(func=cmd_land)
 
     ports = sub.add_parser("ports", help="list serial ports with USB VID:PID and a guess at the board")
@@ -220,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--scenario", default="nominal", help="scenario name or .toml file (default: nominal)")
     compare.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     compare.add_argument("--out", help="folder for both runs and the comparison")
+    compare.add_argument("--timing", action="append", choices=("lockstep", "realtime"),
+                         help="timing of rig A, then of rig B (give twice), e.g. lockstep then realtime")
     compare.add_argument("--command-tol", type=float, default=0.01, help="throttle/tilt tolerance (0.01)")
     compare.add_argument("--cycle-tol", type=int, default=1, help="state transition tolerance, cycles (1)")
     compare.add_argument("--velocity-tol", type=float, default=0.02,

@@ -1,4 +1,9 @@
-"""Back to back: the same scenario and seed against two controllers, compared cycle by cycle."""
+"""Back to back: the same scenario and seed against two controllers, compared cycle by cycle.
+
+Between a lockstep and a real-time run (or two real-time runs) the command streams are not
+expected to match cycle by cycle; the comparison then judges only the touchdown velocity and
+reports how far timing moved every touchdown metric.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,8 @@ COMPARE_FILE = "compare.json"
 PLOT_FILE = "compare.png"
 COMMANDS = ("cmd_throttle", "cmd_tilt_x_rad", "cmd_tilt_y_rad")
 TOUCHDOWN_METRICS = ("rover_vz_at_contact_mps", "rover_vh_at_contact_mps", "contact_time_s",
-                     "td_latency_s", "min_clearance_m", "flyaway_distance_m")
+                     "td_latency_s", "min_clearance_m", "flyaway_distance_m", "throttle_drop_frac",
+                     "propellant_left_kg")
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ def compare_runs(a: RunResult, b: RunResult, tolerances: Tolerances) -> dict:
     transitions = _transition_offsets(_transitions(ta), _transitions(tb))
     metrics = {m: {"a": a.metrics.get(m), "b": b.metrics.get(m),
                    "diff": _diff(a.metrics.get(m), b.metrics.get(m))} for m in TOUCHDOWN_METRICS}
+    timings = (a.summary["timing"]["mode"], b.summary["timing"]["mode"])
     checks = {
         "commands": all(c["max_abs_diff"] <= tolerances.command for c in commands.values()),
         "transitions": all(t["offset"] is not None and abs(t["offset"]) <= tolerances.cycles
@@ -56,9 +63,14 @@ def compare_runs(a: RunResult, b: RunResult, tolerances: Tolerances) -> dict:
         "touchdown_velocity": all(_within(metrics[m]["diff"], tolerances.velocity_mps)
                                   for m in ("rover_vz_at_contact_mps", "rover_vh_at_contact_mps")),
     }
+    if "realtime" in timings:
+        # A real-time command stream depends on when each command arrived, so cycle-by-cycle
+        # equality is not expected: what timing did to the landing is the touchdown metrics.
+        del checks["commands"], checks["transitions"]
     return {
         "a": {"rig": a.summary["rig"]["name"], "verdict": a.summary["verdict"], "folder": str(a.out_dir)},
         "b": {"rig": b.summary["rig"]["name"], "verdict": b.summary["verdict"], "folder": str(b.out_dir)},
+        "timing": {"a": timings[0], "b": timings[1]},
         "cycles_compared": n,
         "cycles_with_different_state": same_state.count(False),
         "commands": commands,
