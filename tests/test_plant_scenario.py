@@ -26,7 +26,7 @@ def error_of(path: str) -> str:
 
 
 SHIPPED = ("nominal", "curiosity", "gusty", "slope-15", "thrust-bias-high", "radar-dust",
-           "heavy-rover")
+           "heavy-rover", "terminal-descent")
 
 
 def test_packaged_scenarios_are_listed_and_load():

@@ -1,0 +1,135 @@
+"""Real-time landings end to end: loopback, SIL and emulated STM32 pass with timing figures; a slow
+device fails a timing criterion; a lost link and a tripped device watchdog end the run cleanly.
+
+Each landing flies a short scenario (40 m, 3 m/s down: separation, touchdown, flyaway) in real
+time, about 43 s of wall clock.
+"""
+
+import json
+import shutil
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from hil import icd
+from hil.cli import main
+from hil.devices.loopback import LoopbackDevice
+from hil.errors import LinkLost
+from hil.executive import RealtimeExecutive
+from hil.handshake import configure
+from hil.link.rtu_client import RtuClient
+from hil.pacing import OverrunPolicy, Pacer
+from hil.timing import TimingRecorder
+from plant.model import Plant
+from hil.rig import Rig, load_rig
+from hil.run import fly
+from plant.scenario import load_scenario
+from tests.conftest import ROOT, write_scenario
+
+pytestmark = pytest.mark.timeout(240)
+HAVE_SIL = shutil.which("make") is not None and shutil.which("gcc") is not None
+HAVE_STM32 = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm", "make"))
+needs_sil = pytest.mark.skipif(not HAVE_SIL, reason="needs make and gcc")
+SIL = ROOT / "rigs/sil.toml"
+
+
+@pytest.fixture
+def short(tmp_path):
+    return load_scenario(str(write_scenario(tmp_path, "short", extra="max_time_s = 80\n[initial]\n"
+                                            "altitude_m = 40.0\nvz_mps = -3.0\n")))
+
+
+def _assert_real_time_pass(result):
+    assert result.error is None and result.passed, (result.error, result.checks)
+    timing = result.summary["timing"]
+    assert timing["mode"] == "realtime"
+    assert timing["overruns"] == 0
+    assert timing["commands_applied"] > 1500
+    assert 20.0 <= timing["command_age_ms"]["p50"] <= 45.0  # one to two 50 Hz periods plus the link
+    assert timing["device_step_time_us"]["max"] > 0
+    assert abs(timing["device_clock"]["drift_ppm"]) < 1000
+    judged = {r["metric"]: r for r in result.checks}
+    assert judged["command_age_p99_ms"]["applies"] and judged["command_age_p99_ms"]["passed"]
+    assert (result.out_dir / "timing.png").stat().st_size > 10_000
+    assert (result.out_dir / "timing.csv").read_text().count("\n") == timing["commands_applied"] + 1
+    # Wall clock and plant time agree: it was real time, not as fast as possible.
+    assert result.summary["wall_time_s"] >= result.summary["sim_time_s"]
+    return timing
+
+
+def test_loopback_lands_in_real_time(short, tmp_path):
+    result = fly(replace(Rig(), timing="realtime"), short, out_dir=tmp_path / "run")
+    _assert_real_time_pass(result)
+
+
+@needs_sil
+def test_sil_real_time_against_lockstep_via_compare(short, tmp_path, capsys):
+    scenario_file = tmp_path / "short.toml"
+    code = main(["compare", "--rig", str(SIL), "--rig", str(SIL), "--timing", "lockstep", "--timing", "realtime",
+                 "--scenario", str(scenario_file), "--out", str(tmp_path / "cmp")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    report = json.loads((tmp_path / "cmp/compare.json").read_text())
+    assert report["timing"] == {"a": "lockstep", "b": "realtime"}
+    assert set(report["checks"]) == {"touchdown_velocity"}
+    moved = report["touchdown"]["rover_vz_at_contact_mps"]["diff"]
+    assert moved is not None and abs(moved) <= 0.02
+    summary = json.loads((tmp_path / "cmp/b-sil/summary.json").read_text())
+    assert summary["verdict"] == "PASS" and summary["timing"]["overruns"] == 0
+    # Both clocks are CLOCK_MONOTONIC: the fitted offset is within the link's half round trip.
+    assert abs(summary["timing"]["device_clock"]["offset_us"]) < 2000
+    assert "judged on touchdown velocity only" in out
+
+
+@pytest.mark.skipif(not HAVE_STM32, reason="needs gcc-arm-none-eabi, qemu-system-arm")
+def test_emulated_stm32_lands_in_real_time(short, tmp_path):
+    rig = replace(load_rig(ROOT / "rigs/emu-stm32.toml"), timing="realtime")
+    timing = _assert_real_time_pass(fly(rig, short, out_dir=tmp_path / "run"))
+    assert timing["link_round_trip_us"]["p50"] > 500  # QEMU's USART: ~25 us a byte
+
+
+@needs_sil
+def test_a_slow_device_fails_a_timing_criterion(short, tmp_path):
+    rig = replace(load_rig(SIL), timing="realtime",
+                  command=("{firmware}/build/host/skycrane-sil", "--step-delay-us", "30000"))
+    result = fly(rig, short, out_dir=tmp_path / "run")
+    assert result.error is None
+    failed = {r["metric"] for r in result.checks if r["passed"] is False}
+    assert {"device_step_p99_ms", "command_age_p99_ms"} <= failed
+    assert not result.passed and result.summary["verdict"] == "FAIL"
+    assert result.summary["timing"]["device_step_time_us"]["p50"] >= 30000
+
+
+@needs_sil
+def test_a_lost_link_names_time_and_phase_and_keeps_telemetry(short, tmp_path):
+    rig = replace(load_rig(SIL), timing="realtime",
+                  command=("timeout", "-s", "KILL", "3", "{firmware}/build/host/skycrane-sil"))
+    result = fly(rig, short, out_dir=tmp_path / "run")
+    assert result.error is not None and "link lost at t=" in result.error
+    lost = result.summary["link_lost"]
+    assert lost["phase"] in ("POWERED_DESCENT", "CONSTANT_VELOCITY") and 1.0 < lost["t"] < 4.0
+    assert result.summary["verdict"] == "ERROR"
+    rows = (tmp_path / "run/telemetry.csv").read_text().count("\n") - 1
+    assert rows > 50 and result.summary["cycles"] == rows
+
+
+def test_a_tripped_device_watchdog_stops_the_run(short):
+    """A device whose watchdog has tripped (frames stopped for longer than watchdog_s) answers
+    LINK_LOST; the executive ends the run on the first such reply, naming time and phase."""
+    device = LoopbackDevice()
+    config = {**icd.config_defaults(), "timing_mode": int(icd.TimingMode.REALTIME), "watchdog_s": 0.1}
+    try:
+        with RtuClient(device.start(), timeout_s=0.5) as link:
+            configure(link, config)
+            link.read_write(icd.SENSORS.base, icd.SENSORS.encode([1, 0, 0, 40.0, 0.0, 0.0, -3.0, 0.0, 0.0, 3.7,
+                                                                  0.0, 9]),
+                            icd.COMMANDS.base, icd.COMMANDS.length)
+            time.sleep(0.3)  # no frames: the device's watchdog trips
+            plant = Plant(short.params, short.initial, np.random.default_rng(1))
+            executive = RealtimeExecutive(plant, link, 50.0, [], Pacer(OverrunPolicy()), TimingRecorder())
+            with pytest.raises(LinkLost, match=r"link lost at t=0\.0\d\d s in STANDBY .*watchdog"):
+                executive.run(10.0)
+    finally:
+        device.stop()
