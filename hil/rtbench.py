@@ -1,0 +1,68 @@
+"""`hil bench --realtime`: a real-time landing's timing figures, and the highest control rate that
+still holds zero overruns (docs/realtime.md). Needs an idle machine to mean anything."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from hil.rig import load_rig
+from hil.run import fly
+from plant.scenario import load_scenario
+
+LATENESS_P99_TARGET_MS = 0.5
+
+
+def _figures(summary: dict) -> dict:
+    t = summary["timing"]
+    return {"verdict": summary["verdict"], "sim_s": summary["sim_time_s"], "wall_s": summary["wall_time_s"],
+            "scheduling": t["scheduling"], "lateness_us": t["lateness_us"], "overruns": t["overruns"],
+            "largest_overrun_us": t["largest_overrun_us"], "command_age_ms": t["command_age_ms"],
+            "link_round_trip_us": t["link_round_trip_us"], "device_step_time_us": t["device_step_time_us"],
+            "late_replies": t["late_replies"], "device_clock": t["device_clock"],
+            "age_attribution": t["age_attribution"]}
+
+
+def run_realtime_bench(rig_path: str, scenario_name: str = "terminal-descent", rates=(50, 100, 200, 300, 500),
+                       sweep_s: float = 20.0, json_path: str | None = None) -> dict:
+    rig = load_rig(rig_path)
+    scenario = load_scenario(scenario_name)
+    out: dict = {"rig": rig.name, "physics_rate_hz": rig.physics_rate_hz or scenario.params.substep_hz}
+    with tempfile.TemporaryDirectory() as tmp:
+        landing = fly(replace(rig, timing="realtime", control_rate_hz=50.0), scenario, out_dir=Path(tmp) / "landing")
+        f = out["landing"] = _figures(landing.summary)
+        lat, age = f["lateness_us"], f["command_age_ms"]
+        print(f"{scenario.name} against {rig.name}, 50 Hz control, {out['physics_rate_hz']:g} Hz physics, "
+              f"{f['scheduling']}: {f['verdict']}, {f['sim_s']:.1f} s flown in {f['wall_s']:.1f} s")
+        print(f"  lateness p50 {lat['p50']:.1f} us, p99 {lat['p99']:.1f} us, max {lat['max']:.1f} us; "
+              f"overruns {f['overruns']} (target: p99 <= {LATENESS_P99_TARGET_MS} ms, zero: "
+              f"{'met' if lat['p99'] <= LATENESS_P99_TARGET_MS * 1e3 and f['overruns'] == 0 else 'MISSED'})")
+        print(f"  command age p50 {age['p50']:.2f} ms, p99 {age['p99']:.2f} ms; link round trip p50 "
+              f"{f['link_round_trip_us']['p50']:.0f} us, p99 {f['link_round_trip_us']['p99']:.0f} us; device step "
+              f"p50 {f['device_step_time_us']['p50']:.0f} us; clock drift "
+              f"{f['device_clock'].get('drift_ppm', float('nan')):+.2f} ppm")
+        print(f"  age attribution (median ms): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in f["age_attribution"].get("median_ms", {}).items()))
+        sweep = out["rate_sweep"] = []
+        short = replace(scenario, max_time_s=sweep_s)
+        for rate in rates:
+            result = fly(replace(rig, timing="realtime", control_rate_hz=float(rate)), short,
+                         out_dir=Path(tmp) / f"rate{rate}")
+            t = result.summary["timing"]
+            row = {"control_rate_hz": rate, "overruns": t["overruns"], "lateness_p99_us": t["lateness_us"]["p99"],
+                   "lateness_max_us": t["lateness_us"]["max"], "late_replies": t["late_replies"],
+                   "command_age_p99_ms": t["command_age_ms"]["p99"], "error": result.error}
+            sweep.append(row)
+            print(f"  {rate:4d} Hz control, {sweep_s:g} s: overruns {row['overruns']}, lateness p99 "
+                  f"{row['lateness_p99_us']:.1f} us max {row['lateness_max_us']:.0f} us, late replies "
+                  f"{row['late_replies']}, command age p99 {row['command_age_p99_ms']:.2f} ms"
+                  + (f", stopped: {result.error}" if result.error else ""))
+        holding = [r["control_rate_hz"] for r in sweep if r["overruns"] == 0 and not r["error"]]
+        out["highest_rate_zero_overruns_hz"] = max(holding) if holding else None
+        print(f"  highest control rate with zero overruns: {out['highest_rate_zero_overruns_hz']} Hz "
+              f"(of {', '.join(map(str, rates))}; the ICD allows up to 500 Hz)")
+    if json_path:
+        Path(json_path).write_text(json.dumps(out, indent=2) + "\n")
+    return out
