@@ -77,6 +77,8 @@ def _format_value(value, unit: str) -> str:
         return "yes" if value else "no"
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "not measured"
+    if isinstance(value, int):
+        return f"{value} {unit}".strip()
     return f"{value:.3f} {unit}".strip()
 
 
@@ -122,10 +124,10 @@ def cmd_land(args) -> int:
 def _print_timing(t: dict) -> None:
     def line(label, figures, unit, scale=1.0):
         if figures:
-            print(f"  {label:<30} p50 {figures['p50'] * scale:8.3f}  p99 {figures['p99'] * scale:8.3f}  "
-                  f"max {figures['max'] * scale:8.3f} {unit}")
+            print(f"  {label:<30} p50 {figures['p50'] * scale:9.3f}  p99 {figures['p99'] * scale:9.3f}  "
+                  f"max {figures['max'] * scale:9.3f} {unit}")
     print(f"  real time: {t['physics_rate_hz']:g} Hz physics, {t['control_rate_hz']:g} Hz control; {t['scheduling']}")
-    line("physics step lateness", t["lateness_us"], "ms", 1e-3)
+    line("physics step lateness", t["lateness_us"], "us")
     line("command age", t["command_age_ms"], "ms")
     line("link round trip", t["link_round_trip_us"], "ms", 1e-3)
     line("device step", t["device_step_time_us"], "ms", 1e-3)
