@@ -32,6 +32,16 @@ def test_fc23_runs_one_control_step_and_echoes_the_frame(link):
     command = icd.COMMANDS.decode_map(reply)
     assert command["frame"] == 5 and command["state"] == icd.ControllerState.POWERED_DESCENT
     assert 0.0 < command["throttle"] <= 1.0 and registers.steps == 1
+    assert command["step_count"] == 1 and command["frame_rx_tick_us"] == command["step_tick_us"]
+
+
+def test_a_config_write_starts_a_new_run(link):
+    client, registers = link
+    client.read_write(icd.SENSORS.base, sensor_frame(1, 20_000), icd.COMMANDS.base, icd.COMMANDS.length)
+    client.write_registers(icd.CONFIG.base, icd.encode_config(registers.controller.config))
+    command = icd.COMMANDS.decode_map(client.read_holding(icd.COMMANDS.base, icd.COMMANDS.length))
+    assert (command["state"], command["step_count"], command["frame"]) == (icd.ControllerState.STANDBY, 0, 0)
+    assert command["td_time_us"] == icd.TD_NOT_DECLARED and registers.steps == 0
 
 
 def test_config_write_in_range_takes_effect(link):

@@ -173,3 +173,48 @@ def test_durations_are_whole_microseconds_of_the_float32_value():
     assert duration_us(0.2) == 200_001              # float32(0.2) = 0.2000000030 s
     assert duration_us(0.2, 1.5, 3.0) == 4_700_001
     assert duration_us(0.0) == 0 and duration_us(-1.0) == 0
+
+
+def test_link_lost_while_burning_holds_the_hover_estimate_with_zero_tilt():
+    f = Frames()
+    f.step(altitude=19.0, vz=-0.75, vx=0.5)           # separated: SEPARATE latched, tilted
+    before = f.step(altitude=18.0, vz=-0.75, vx=0.5)
+    assert before.tilt_x_rad != 0.0 and before.discretes == Discretes.SEPARATE
+    out = f.ctl.link_lost()
+    assert out.state == S.LINK_LOST and out.faults == Faults.WATCHDOG
+    assert out.throttle == f.ctl.hover_est and out.throttle != before.throttle
+    assert out.tilt_x_rad == 0.0 and out.tilt_y_rad == 0.0
+    assert out.discretes == before.discretes and out.frame == before.frame
+    assert out.td_time_us == before.td_time_us == icd.TD_NOT_DECLARED
+
+
+@pytest.mark.parametrize("burning", [False, True])
+def test_link_lost_throttle_is_zero_unless_the_engines_were_burning(burning):
+    f = Frames()
+    if burning:
+        f.step(altitude=1000.0)
+    else:
+        f.step(flags=0)                                  # STANDBY: no navigation yet
+        assert f.ctl.state == S.STANDBY
+    assert (f.ctl.link_lost().throttle > 0.0) is burning
+
+
+def test_link_lost_after_engines_off_keeps_the_engines_off_and_td_time():
+    f = _armed(td_persist_s=0.1, cut_delay_s=0.0, flyaway_hover_s=0.0, flyaway_climb_s=0.0,
+               flyaway_burn_s=0.0)
+    for _ in range(60):
+        last = f.step(altitude=16.0, vz=+0.5, bridle=7.5)
+    assert last.state == S.ENGINES_OFF and last.td_time_us != icd.TD_NOT_DECLARED
+    out = f.ctl.link_lost()
+    assert out.state == S.LINK_LOST and out.throttle == 0.0
+    assert out.td_time_us == last.td_time_us and out.discretes == Discretes.SEPARATE | Discretes.CUT
+
+
+def test_link_lost_is_latched_until_reset():
+    f = Frames()
+    f.step(altitude=1000.0)
+    lost = f.ctl.link_lost()
+    later = f.step(altitude=10.0, vz=-0.75)            # a frame after the watchdog: no step
+    assert later == lost and f.ctl.link_lost() == lost
+    f.ctl.reset()
+    assert f.ctl.state == S.STANDBY and f.step(altitude=1000.0).state == S.POWERED_DESCENT

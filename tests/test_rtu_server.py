@@ -302,3 +302,63 @@ def test_unit_must_be_a_valid_address() -> None:
         RtuServer(Registers(), unit=0)
     with pytest.raises(ValueError):
         RtuServer(Registers(), unit=248)
+
+
+# -- the handler's timer: poll() ------------------------------------------------------------
+
+
+class TimedRegisters(Registers):
+    """A handler with timed work: poll() records when it ran and asks to run again after `wait`."""
+
+    def __init__(self, wait: float | None) -> None:
+        super().__init__()
+        self.wait = wait
+        self.polls: list[float] = []
+
+    def poll(self) -> float | None:
+        self.polls.append(time.monotonic())
+        if isinstance(self.wait, Exception):
+            raise self.wait
+        return self.wait
+
+
+@pytest.fixture
+def timed_rig(request) -> Iterator[tuple[Line, TimedRegisters]]:
+    fd, path = open_pty_pair()
+    handler = TimedRegisters(request.param)
+    server = RtuServer(handler)
+    server.start(fd)
+    line = Line(path)
+    yield line, handler
+    line.ser.close()
+    server.stop()
+    os.close(fd)
+
+
+@pytest.mark.parametrize("timed_rig", [0.01], indirect=True)
+def test_poll_runs_on_the_returned_wait_without_any_request(timed_rig) -> None:
+    _, handler = timed_rig
+    time.sleep(0.3)
+    polls = list(handler.polls)
+    assert 10 <= len(polls) <= 45                           # about every 10 ms
+    gaps = [b - a for a, b in zip(polls, polls[1:])]
+    assert sorted(gaps)[len(gaps) // 2] >= 0.008            # it waits, it does not spin
+
+
+@pytest.mark.parametrize("timed_rig", [None], indirect=True)
+def test_poll_returning_none_waits_for_requests(timed_rig) -> None:
+    line, handler = timed_rig
+    time.sleep(0.2)
+    idle = len(handler.polls)
+    assert 1 <= idle <= 3
+    assert line.ask(fc03(5, 1), 7) == regs_reply(3, [5])
+    time.sleep(0.05)
+    assert len(handler.polls) > idle                        # polled again after the request
+
+
+@pytest.mark.parametrize("timed_rig", [RuntimeError("timer broke")], indirect=True)
+def test_a_failing_poll_does_not_stop_the_server(timed_rig) -> None:
+    line, handler = timed_rig
+    assert line.ask(fc03(5, 2), 9) == regs_reply(3, [5, 6])
+    assert line.ask(fc06(4, 7), 8) == fc06(4, 7)
+    assert len(handler.polls) >= 2

@@ -59,6 +59,9 @@ class RegisterHandler(Protocol):
         """Store `values` from `address`; may run application logic (e.g. a control step)."""
         ...
 
+    # Optional: `poll() -> float | None`, called by the server thread before each wait; runs
+    # any timed work that is due and returns the seconds until the next (None: nothing due).
+
 
 class RtuServer:
     """Serves one unit address over a file descriptor in a background thread.
@@ -114,22 +117,43 @@ class RtuServer:
     # -- I/O thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
+        # Non-blocking while served: a pty master can select readable for EIO (no client) and
+        # then block in read() when a client opens the slave meanwhile, stalling poll()'s timer.
+        try:
+            was_blocking = os.get_blocking(self._fd)
+            os.set_blocking(self._fd, False)
+        except OSError as exc:
+            _log.warning("RTU server cannot use fd %d: %s", self._fd, exc)
+            return
+        try:
+            self._serve()
+        finally:
+            try:
+                os.set_blocking(self._fd, was_blocking)
+            except OSError:
+                pass                           # closed under us
+
+    def _serve(self) -> None:
         fd, wake = self._fd, self._wake_r
         while True:
+            wait = self._poll_handler()
             try:
-                ready, _, _ = select.select([fd, wake], [], [])
+                ready, _, _ = select.select([fd, wake], [], [], wait)
             except OSError as exc:             # fd closed under us: stop() should come first
                 _log.warning("RTU server select on fd %d failed, stopping: %s", fd, exc)
                 return
             if wake in ready:
                 return
+            if fd not in ready:                # the handler's timer is due
+                continue
             try:
                 data = os.read(fd, 4096)
             except (BlockingIOError, InterruptedError):
                 continue
             except OSError as exc:
                 if exc.errno == errno.EIO:   # pty with no client: wait for one to open it
-                    if select.select([wake], [], [], _EIO_RETRY_S)[0]:
+                    retry = _EIO_RETRY_S if wait is None else min(_EIO_RETRY_S, wait)
+                    if select.select([wake], [], [], retry)[0]:
                         return
                     continue
                 _log.warning("RTU server read on fd %d failed, stopping: %s", fd, exc)
@@ -142,6 +166,22 @@ class RtuServer:
                     os.write(fd, reply)          # <= 256 bytes: well inside pty/socket buffers
                 except OSError as exc:
                     _log.debug("RTU server reply dropped: %s", exc)
+
+    def _poll_handler(self) -> float | None:
+        """Let the handler do its timed work (a real-time control step); how long select may wait.
+
+        A handler's optional `poll()` returns the seconds until it next has work, or None when
+        nothing is scheduled; handlers without one are served purely on requests.
+        """
+        poll = getattr(self.handler, "poll", None)
+        if poll is None:
+            return None
+        try:
+            wait = poll()
+        except Exception:
+            _log.exception("register handler poll failed; serving requests only until the next one")
+            return None
+        return None if wait is None else max(0.0, float(wait))
 
     # -- framing and execution (no I/O; also usable without the thread) ---------------------
 

@@ -83,6 +83,8 @@ class ReferenceController:
     # -- one control step ------------------------------------------------------------------
 
     def step(self, s: SensorInput) -> CommandOutput:
+        if self.state == S.LINK_LOST:  # latched until reset (a config write)
+            return self._output(self._last_frame())
         c = self.config
         self.faults = 0
         first = self.prev_frame < 0
@@ -124,6 +126,25 @@ class ReferenceController:
             self._track(v_ref, a_ref, vz, dt)
             self._detect_touchdown(s.t_us, dt, dt_us)
         return self._output(s.frame)
+
+    def link_lost(self) -> CommandOutput:
+        """Real-time watchdog: no sensor frame for watchdog_s. Safe state LINK_LOST, latched until reset.
+
+        Throttle holds the hover estimate while the engines were burning (POWERED_DESCENT ..
+        FLYAWAY), else 0; both tilts 0; discretes stay as they are (no new pyro); td_time_us
+        and the frame stay those of the last step.
+        """
+        if self.state != S.LINK_LOST:
+            burning = S.POWERED_DESCENT <= self.state <= S.FLYAWAY
+            self.throttle = self.hover_est if burning else 0.0
+            self.tilt_x = 0.0
+            self.tilt_y = 0.0
+            self.state = S.LINK_LOST
+        self.faults = int(Faults.WATCHDOG)
+        return self._output(self._last_frame())
+
+    def _last_frame(self) -> int:
+        return self.prev_frame if self.prev_frame >= 0 else 0
 
     def _advance_state(self, altitude: float, bridle_length: float, t_us: int) -> None:
         """State transitions that depend on the sensors (touchdown is decided in the detector)."""
