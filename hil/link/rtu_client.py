@@ -29,6 +29,12 @@ _READ_SLICE_S = 0.02
 
 _EXC = rtu_frame.EXCEPTION_LEN
 
+try:  # a pty whose other side has gone fails tcflush with termios.error, which is not an OSError
+    from termios import error as _TermiosError
+except ImportError:  # not POSIX
+    _TermiosError = OSError
+_IO_ERRORS = (serial.SerialException, OSError, _TermiosError)
+
 
 @dataclass
 class PendingReply:
@@ -166,7 +172,7 @@ class RtuClient:
                 self._discard_input()
             sent_ns = time.monotonic_ns()
             ser.write(request)
-        except (serial.SerialException, OSError) as exc:
+        except _IO_ERRORS as exc:
             self._resync = True
             raise LinkError(f"serial I/O failed: {_reason(exc)}", port=self.port, frame=frame) from exc
         return PendingReply(23, 5 + 2 * read_count, frame, time.monotonic() + self.timeout_s, sent_ns)
@@ -184,7 +190,7 @@ class RtuClient:
         except LinkError:
             self._resync = True
             raise
-        except (serial.SerialException, OSError) as exc:
+        except _IO_ERRORS as exc:
             self._resync = True
             raise LinkError(f"serial I/O failed: {_reason(exc)}", port=self.port,
                             frame=pending.frame) from exc
@@ -203,7 +209,7 @@ class RtuClient:
         except LinkError:
             self._resync = True
             raise
-        except (serial.SerialException, OSError) as exc:
+        except _IO_ERRORS as exc:
             self._resync = True
             raise LinkError(f"serial I/O failed: {_reason(exc)}", port=self.port,
                             frame=pending.frame) from exc
@@ -269,7 +275,7 @@ class RtuClient:
         except LinkError:
             self._resync = True
             raise
-        except (serial.SerialException, OSError) as exc:
+        except _IO_ERRORS as exc:
             self._resync = True
             if isinstance(exc, serial.SerialTimeoutException):
                 raise LinkTimeout(f"FC{fc:02d} request not sent within {self.timeout_s:g} s",
@@ -367,5 +373,7 @@ class RtuClient:
 def _reason(exc: BaseException) -> str:
     """The most specific one-line reason: pyserial wraps the OSError that says what went wrong."""
     inner = exc.__context__ if isinstance(exc.__context__, OSError) else exc
+    if isinstance(inner, _TermiosError) and len(inner.args) == 2:  # (errno, text)
+        return str(inner.args[1])
     text = getattr(inner, "strerror", None) or str(inner) or type(inner).__name__
     return " ".join(str(text).split())
