@@ -116,9 +116,11 @@ def test_controller_records_match_the_block_layouts():
 
     from hil.reference import CommandOutput, SensorInput
     assert tuple(f.name for f in fields(SensorInput)) == icd.SENSORS.names
-    assert tuple(f.name for f in fields(CommandOutput)) + ("step_time_us",) == icd.COMMANDS.names
+    assert tuple(f.name for f in fields(CommandOutput)) + ("step_time_us", "step_count", "frame_rx_tick_us",
+                                                          "step_tick_us", "read_tick_us") == icd.COMMANDS.names
 
 
 def test_decode_record_names_the_fields():
-    record = icd.COMMANDS.decode_record(icd.COMMANDS.encode([7, 3, 0.5, 0.0, 0.0, 1, 9, 0, 42]))
+    record = icd.COMMANDS.decode_record(icd.COMMANDS.encode([7, 3, 0.5, 0.0, 0.0, 1, 9, 0, 42, 5, 100, 200, 300]))
     assert (record.frame, record.state, record.throttle, record.step_time_us) == (7, 3, 0.5, 42)
+    assert (record.step_count, record.frame_rx_tick_us, record.step_tick_us, record.read_tick_us) == (5, 100, 200, 300)

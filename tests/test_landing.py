@@ -42,9 +42,12 @@ def test_nominal_loopback_landing_passes_and_writes_the_run_folder(tmp_path):
     assert (tmp_path / "landing.png").stat().st_size > 20_000
 
 
+DEVICE_CLOCK_COLUMNS = {"cmd_step_time_us", "cmd_frame_rx_tick_us", "cmd_step_tick_us", "cmd_read_tick_us"}
+
+
 def _trajectory(path):
-    # Everything but the device's own step duration, which is a wall-clock measurement.
-    return [{k: v for k, v in row.items() if k != "cmd_step_time_us"} for row in _rows(path)]
+    # Everything but the device's own clock readings, which are wall-clock measurements.
+    return [{k: v for k, v in row.items() if k not in DEVICE_CLOCK_COLUMNS} for row in _rows(path)]
 
 
 def test_same_seed_gives_the_same_landing_and_another_seed_does_not(tmp_path):
