@@ -1,4 +1,6 @@
-/* The ICD register bank, as hil/devices/controller_registers.py: blocks, access rules, one step per frame. */
+/* The ICD register bank, as hil/devices/controller_registers.py: blocks, access rules, and the
+   control step: once per frame (lockstep) or on the device's own timer (real-time,
+   docs/realtime.md). */
 #include "app.h"
 
 #include <string.h>
@@ -59,13 +61,27 @@ static void app_regs_put_u32(uint16_t *regs, uint16_t i, uint32_t value)
     regs[i + 1u] = (uint16_t)(value & 0xFFFFu);
 }
 
+#define APP_COMMAND_AT(stem) (ICD_COMMANDS_##stem - ICD_COMMANDS_BASE)
+
+// A new run (a config write): controller in STANDBY, initial command block, no frame, no schedule
+static void app_new_run(struct app *a)
+{
+    ctl_controller_reset(&a->controller, &a->config);
+    memset(a->sensors, 0, sizeof(a->sensors));
+    memset(a->commands, 0, sizeof(a->commands));
+    /* The command block before any frame: all zero but td_time_us, not declared. */
+    app_regs_put_u32(a->commands, APP_COMMAND_AT(TD_TIME_US), ICD_TD_NOT_DECLARED);
+    a->step_count = 0;
+    a->scheduled = 0;
+    a->fresh = 0;
+    a->link_lost = 0;
+}
+
 void app_init(struct app *a)
 {
     memset(a, 0, sizeof(*a));
     ctl_config_defaults(&a->config);
-    ctl_controller_reset(&a->controller, &a->config);
-    /* The command block before any frame: all zero but td_time_us, not declared. */
-    app_regs_put_u32(a->commands, ICD_COMMANDS_TD_TIME_US - ICD_COMMANDS_BASE, ICD_TD_NOT_DECLARED);
+    app_new_run(a);
 }
 
 // Config register at `address`, encoded from the decoded values
@@ -112,7 +128,7 @@ static int app_inside(uint16_t address, uint16_t count, uint16_t base, uint16_t 
 
 uint8_t app_read(void *ctx, uint16_t address, uint16_t count, uint8_t *out)
 {
-    const struct app *a = (const struct app *)ctx;
+    struct app *a = (struct app *)ctx;
     uint16_t i;
     if (app_inside(address, count, ICD_IDENTITY_BASE, ICD_IDENTITY_LEN)) {
         for (i = 0; i < count; i++)
@@ -124,6 +140,8 @@ uint8_t app_read(void *ctx, uint16_t address, uint16_t count, uint8_t *out)
         for (i = 0; i < count; i++)
             app_put(out, i, a->sensors[address - ICD_SENSORS_BASE + i]);
     } else if (app_inside(address, count, ICD_COMMANDS_BASE, ICD_COMMANDS_LEN)) {
+        if (address <= ICD_COMMANDS_READ_TICK_US + 1u && (uint32_t)address + count > ICD_COMMANDS_READ_TICK_US)
+            app_regs_put_u32(a->commands, APP_COMMAND_AT(READ_TICK_US), port_time_us());
         for (i = 0; i < count; i++)
             app_put(out, i, a->commands[address - ICD_COMMANDS_BASE + i]);
     } else {
@@ -182,6 +200,7 @@ static uint8_t app_write_config(struct app *a, uint16_t address, uint16_t count,
         CTL_CONFIG_FIELDS(APP_CONFIG_WRITE)
 #undef APP_CONFIG_WRITE
     }
+    app_new_run(a);                             /* an accepted config write starts a new run */
     return 0;
 }
 
@@ -204,10 +223,11 @@ static void app_decode_sensors(const uint16_t *r, struct ctl_sensors *s)
 #undef APP_SENSOR_F32
 }
 
-// The answer as command registers
-static void app_encode_commands(const struct ctl_commands *c, uint32_t step_time_us, uint16_t *r)
+// The answer as command registers, with the step's timing
+static void app_encode_commands(struct app *a, const struct ctl_commands *c, uint32_t step_time_us,
+                                uint32_t frame_rx_us, uint32_t step_tick_us)
 {
-#define APP_COMMAND_AT(stem) (ICD_COMMANDS_##stem - ICD_COMMANDS_BASE)
+    uint16_t *r = a->commands;
     app_regs_put_u32(r, APP_COMMAND_AT(FRAME), c->frame);
     r[APP_COMMAND_AT(STATE)] = c->state;
     app_regs_put_u32(r, APP_COMMAND_AT(THROTTLE), app_f32_bits(c->throttle));
@@ -217,23 +237,100 @@ static void app_encode_commands(const struct ctl_commands *c, uint32_t step_time
     app_regs_put_u32(r, APP_COMMAND_AT(TD_TIME_US), c->td_time_us);
     r[APP_COMMAND_AT(FAULTS)] = c->faults;
     app_regs_put_u32(r, APP_COMMAND_AT(STEP_TIME_US), step_time_us);
-#undef APP_COMMAND_AT
+    app_regs_put_u32(r, APP_COMMAND_AT(STEP_COUNT), a->step_count);
+    app_regs_put_u32(r, APP_COMMAND_AT(FRAME_RX_TICK_US), frame_rx_us);
+    app_regs_put_u32(r, APP_COMMAND_AT(STEP_TICK_US), step_tick_us);
 }
 
-// Store a whole sensor frame and run one control step on it
-static void app_step(struct app *a, const uint8_t *data)
+// Busy-wait until step_delay_us have passed since `started` (a port emulating a slow MCU)
+static void app_delay(const struct app *a, uint32_t started)
+{
+    while (port_time_us() - started < a->step_delay_us) {
+    }
+}
+
+/*
+ * One control step on the held frame, started at device time `now`. Real-time: the
+ * controller's clock is the device time since the first frame, and a frame already stepped
+ * is flagged STALE_FRAME. Its answer goes into the command block.
+ */
+static void app_step(struct app *a, uint32_t now, int realtime)
 {
     struct ctl_sensors frame;
     struct ctl_commands answer;
     uint32_t started;
+    int stale = realtime && !a->fresh;
+    app_decode_sensors(a->sensors, &frame);
+    if (realtime)
+        frame.t_us = now - a->first_rx_us;
+    a->fresh = 0;
+    started = port_time_us();
+    ctl_controller_step(&a->controller, &a->config, &frame, &answer);
+    app_delay(a, started);
+    if (stale)
+        answer.faults = (uint16_t)(answer.faults | ICD_FAULTS_STALE_FRAME);
+    a->step_count++;
+    app_encode_commands(a, &answer, port_time_us() - started, a->frame_rx_us, now);
+}
+
+// Real-time: the watchdog instead of a step, into the latched LINK_LOST state
+static void app_link_lost(struct app *a, uint32_t now)
+{
+    struct ctl_commands answer;
+    uint32_t started = port_time_us();
+    ctl_controller_link_lost(&a->controller, &answer);
+    a->link_lost = 1;
+    a->scheduled = 0;
+    a->step_count++;
+    app_encode_commands(a, &answer, port_time_us() - started, a->frame_rx_us, now);
+}
+
+// Microseconds in a float32 duration, rounded (durations here are at most 10 s)
+static uint32_t app_us(float seconds)
+{
+    return (uint32_t)(seconds * 1e6f + 0.5f);
+}
+
+// A whole sensor frame written: lockstep steps on it now, real-time stores it for the timer
+static void app_frame(struct app *a, const uint8_t *data)
+{
+    uint32_t now = port_time_us();
     uint16_t i;
     for (i = 0; i < ICD_SENSORS_LEN; i++)
         a->sensors[i] = app_word(data, i);
-    app_decode_sensors(a->sensors, &frame);
-    started = port_time_us();
-    ctl_controller_step(&a->controller, &a->config, &frame, &answer);
-    app_encode_commands(&answer, port_time_us() - started, a->commands);
-    a->steps++;
+    a->frame_rx_us = now;                       /* restarts the watchdog */
+    a->fresh = 1;
+    if (a->config.timing_mode != ICD_TIMING_MODE_REALTIME) {
+        app_step(a, now, 0);
+        return;
+    }
+    if (!a->scheduled && !a->link_lost) {       /* the run's first frame: step 0 is due now */
+        a->scheduled = 1;
+        a->first_rx_us = now;
+        a->due_us = now;
+        a->period_us = (uint32_t)(1e6f / a->config.control_rate_hz + 0.5f);  /* rate 10..500 Hz */
+        a->watchdog_us = app_us(a->config.watchdog_s);
+    }
+}
+
+uint32_t app_poll(struct app *a)
+{
+    uint32_t now, late;
+    if (!a->scheduled)
+        return APP_POLL_IDLE;
+    now = port_time_us();
+    if ((int32_t)(now - a->due_us) < 0)
+        return a->due_us - now;
+    if (a->watchdog_us != 0u && now - a->frame_rx_us > a->watchdog_us) {
+        app_link_lost(a, now);
+        return APP_POLL_IDLE;
+    }
+    app_step(a, now, 1);
+    /* The next multiple of the period still in the future: missed steps are not made up. */
+    late = now - a->due_us;
+    a->due_us += (late / a->period_us + 1u) * a->period_us;
+    now = port_time_us();
+    return (int32_t)(a->due_us - now) > 0 ? a->due_us - now : 0u;
 }
 
 uint8_t app_write(void *ctx, uint16_t address, uint16_t count, const uint8_t *data)
@@ -244,7 +341,7 @@ uint8_t app_write(void *ctx, uint16_t address, uint16_t count, const uint8_t *da
     if (app_inside(address, count, ICD_SENSORS_BASE, ICD_SENSORS_LEN)) {
         if (address != ICD_SENSORS_BASE || count != ICD_SENSORS_LEN)
             return MB_EX_ILLEGAL_DATA_ADDRESS;  /* a sensor frame is written as the whole block */
-        app_step(a, data);
+        app_frame(a, data);
         return 0;
     }
     return MB_EX_ILLEGAL_DATA_ADDRESS;          /* read-only block, or not inside one block */

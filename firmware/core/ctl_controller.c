@@ -215,6 +215,10 @@ void ctl_controller_step(struct ctl_controller *c, const struct ctl_config *cfg,
     float dt, v_ref, a_ref, limit, altitude, vx, vy, vz;
     float imu[3], radar[4];
     uint32_t dt_us;                             /* dt in whole microseconds, for time sums */
+    if (c->state == ICD_CONTROLLER_STATE_LINK_LOST) {
+        ctl_output(c, c->prev_frame, out);      /* latched: only a reset leaves it */
+        return;
+    }
     c->faults = 0;
     /* A frame number of 0xFFFFFFFF has no successor in the reference's unbounded integers. */
     if (c->started && (c->prev_frame == 0xFFFFFFFFu || s->frame != c->prev_frame + 1u))
@@ -267,4 +271,18 @@ void ctl_controller_step(struct ctl_controller *c, const struct ctl_config *cfg,
         ctl_detect_touchdown(c, cfg, s->t_us, dt, dt_us);
     }
     ctl_output(c, s->frame, out);
+}
+
+void ctl_controller_link_lost(struct ctl_controller *c, struct ctl_commands *out)
+{
+    if (c->state != ICD_CONTROLLER_STATE_LINK_LOST) {
+        int burning = c->state >= ICD_CONTROLLER_STATE_POWERED_DESCENT
+                      && c->state <= ICD_CONTROLLER_STATE_FLYAWAY;
+        c->state = ICD_CONTROLLER_STATE_LINK_LOST;
+        c->throttle = burning ? c->hover_est : 0.0f;
+        c->tilt_x = 0.0f;
+        c->tilt_y = 0.0f;
+        c->faults = ICD_FAULTS_WATCHDOG;
+    }
+    ctl_output(c, c->prev_frame, out);          /* prev_frame is 0 before any step */
 }

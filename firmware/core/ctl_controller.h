@@ -42,7 +42,8 @@ typedef float ctl_f32;
     X(f32, flyaway_climb_mps, FLYAWAY_CLIMB_MPS) \
     X(f32, flyaway_tilt_rad, FLYAWAY_TILT_RAD) \
     X(f32, flyaway_throttle, FLYAWAY_THROTTLE) \
-    X(f32, flyaway_burn_s, FLYAWAY_BURN_S)
+    X(f32, flyaway_burn_s, FLYAWAY_BURN_S) \
+    X(f32, watchdog_s, WATCHDOG_S)
 
 #define CTL_CONFIG_MEMBER(type, name, stem) ctl_##type name;
 struct ctl_config {
@@ -105,8 +106,17 @@ void ctl_config_defaults(struct ctl_config *cfg);
 /* Back to STANDBY; the hover estimate is set to cfg->throttle_init on leaving STANDBY. */
 void ctl_controller_reset(struct ctl_controller *c, const struct ctl_config *cfg);
 
-/* One control step on one sensor frame; fills `out`. */
+/* One control step on one sensor frame; fills `out`. In LINK_LOST (latched) it changes
+   nothing and answers the held safe command. */
 void ctl_controller_step(struct ctl_controller *c, const struct ctl_config *cfg,
                          const struct ctl_sensors *s, struct ctl_commands *out);
+
+/*
+ * The real-time watchdog tripped (docs/realtime.md, item 4): enter LINK_LOST, latched until
+ * the next reset. Throttle holds the hover estimate if the engines were burning (POWERED_DESCENT
+ * .. FLYAWAY), else 0; both tilts 0; discretes, td_time_us and the frame number unchanged;
+ * faults = WATCHDOG. Fills `out` with that command.
+ */
+void ctl_controller_link_lost(struct ctl_controller *c, struct ctl_commands *out);
 
 #endif /* CTL_CONTROLLER_H */

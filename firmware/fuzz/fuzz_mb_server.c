@@ -10,10 +10,12 @@
 #include "port.h"
 
 /*
- * Input: byte 0 sets the largest chunk (bits 0..5; 0 feeds the whole stream at once) and
- * bit 6 lets the port report line silence (mb_server_idle) between some chunks; byte 1
- * seeds the chunk sizes; the rest is the byte stream on the line. Every reply is checked as
- * it is sent. After the stream, a silence and an identity read must get the right answer.
+ * Input: byte 0 sets the largest chunk (bits 0..5; 0 feeds the whole stream at once), bit 6
+ * lets the port report line silence (mb_server_idle) between some chunks and bit 7 lets up to
+ * 32 ms of device time pass between chunks, with app_poll after each (real-time steps and the
+ * watchdog); byte 1 seeds the chunk sizes; the rest is the byte stream on the line. Every
+ * reply is checked as it is sent. After the stream, a silence and an identity read must get
+ * the right answer.
  */
 
 #define FUZZ_UNIT 1u
@@ -142,12 +144,13 @@ static void fuzz_check_identity(int byte_by_byte)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t max_chunk, idle;
+    uint8_t max_chunk, idle, time_passes;
     uint32_t rng;
     if (size < 2u)
         return 0;
     max_chunk = data[0] & 0x3Fu;
     idle = data[0] & 0x40u;
+    time_passes = data[0] & 0x80u;
     rng = 0x9E3779B9u ^ data[1];
     data += 2;
     size -= 2u;
@@ -174,6 +177,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size -= chunk;
         if (idle && (rng & 0x300u) == 0u)
             mb_server_idle(&fuzz_server);
+        if (time_passes) {
+            uint32_t wait, steps = fuzz_app.step_count;
+            fuzz_clock += (rng >> 8) & 0x7FFFu;
+            wait = app_poll(&fuzz_app);
+            /* at most one step per poll, never more than one period (100 ms at 10 Hz) ahead */
+            FUZZ_CHECK(fuzz_app.step_count - steps <= 1u);
+            FUZZ_CHECK(wait == APP_POLL_IDLE || wait <= 100000u);
+            FUZZ_CHECK(wait == APP_POLL_IDLE || fuzz_app.config.timing_mode == ICD_TIMING_MODE_REALTIME);
+        }
     }
     fuzz_check_identity(0);
     fuzz_check_identity(1);

@@ -11,7 +11,7 @@ from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 IDENTITY, CONFIG, SENSORS, COMMANDS = 0x0000, 0x0040, 0x0100, 0x0180
-CONFIG_LEN, SENSORS_LEN, COMMANDS_LEN = 55, 22, 15
+CONFIG_LEN, SENSORS_LEN, COMMANDS_LEN = 57, 22, 23
 
 
 def crc16(data: bytes) -> bytes:
@@ -55,22 +55,26 @@ def sensor_frame(frame_no: int, t_us: int, seq: int, altitude: float, vz: float,
     return list(struct.unpack(f">{SENSORS_LEN}H", raw))
 
 
-def default_config() -> list[int]:
-    values = ([("H", 0), ("f", 50.0), ("f", 0.1), ("f", 0.35), ("f", 4.0), ("f", 0.6), ("f", 1.0),
+def default_config(timing_mode: int = 0) -> list[int]:
+    values = ([("H", timing_mode), ("f", 50.0), ("f", 0.1), ("f", 0.35), ("f", 4.0), ("f", 0.6), ("f", 1.0),
                ("f", 0.3), ("f", 0.5), ("H", 3), ("f", 3.0), ("f", 0.75), ("f", 22.0), ("f", 20.0),
                ("f", 0.05), ("f", 0.15), ("f", 7.5), ("H", 1), ("f", 1.5), ("f", 0.3), ("f", 1.0),
                ("f", 2.0), ("f", 0.5), ("f", 0.2), ("f", 1.5), ("f", 4.0), ("f", 0.75), ("f", 0.5),
-               ("f", 3.0)])
+               ("f", 3.0), ("f", 0.25)])
     raw = b"".join(struct.pack(">" + code, value) for code, value in values)
     assert len(raw) == 2 * CONFIG_LEN
     return list(struct.unpack(f">{CONFIG_LEN}H", raw))
 
 
-def descent(frames: int) -> bytes:
+def descent(frames: int, every: int = 1) -> bytes:
+    """FC23 sensor frames (each `every`-th only) with a command read: lockstep or real-time."""
     out = b""
     for k in range(1, frames + 1):
-        out += fc23(SENSORS, sensor_frame(k, 20_000 * k, k // 3, 30.0 - 0.5 * k, -1.0),
-                    COMMANDS, COMMANDS_LEN)
+        if k % every == 0 or k == 1:
+            out += fc23(SENSORS, sensor_frame(k, 20_000 * k, k // 3, 30.0 - 0.5 * k, -1.0),
+                        COMMANDS, COMMANDS_LEN)
+        else:
+            out += fc03(COMMANDS, COMMANDS_LEN)
     return out
 
 
@@ -88,6 +92,12 @@ def seeds() -> dict[str, bytes]:
                                        COMMANDS_LEN),
         "fc23_descent": whole + descent(12),
         "fc23_split_chunks": b"\x05\x07" + descent(3),
+        # byte 0 bit 7: device time passes between chunks (real-time steps, stale frames, watchdog)
+        "realtime_descent": b"\xbf\x11" + fc16(CONFIG, default_config(timing_mode=1)) + descent(12, every=2)
+        + fc03(COMMANDS + 21, 2),
+        "realtime_watchdog": b"\xbf\x2a" + fc16(CONFIG, default_config(timing_mode=1))
+        + fc16(0x0077, f32_words(0.1)) + descent(2) + fc03(COMMANDS, COMMANDS_LEN) * 12
+        + descent(2) + fc16(CONFIG, default_config(timing_mode=1)) + descent(2),
         "exceptions": whole + b"".join((
             frame(bytes([1, 4, 0, 0, 0, 1])),            # 01: not served
             fc03(0x0030, 1),                             # 02: no block there

@@ -62,4 +62,5 @@ void loop()
         mb_server_idle(&skycrane_server);
         skycrane_pending = false;
     }
+    app_poll(&skycrane_app);          /* real-time: a due step or the watchdog (loop() never sleeps) */
 }

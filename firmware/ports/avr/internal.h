@@ -73,4 +73,11 @@ void avr_timer_init(void);
 /* Call avr_uart_silence once, us microseconds from now (at most 32767); restarts it. */
 void avr_timer_alarm(uint16_t us);
 
+/* Longest wait of avr_timer_wake: Timer1 wraps every 32768 us. */
+#define AVR_WAKE_MAX_US 30000u
+
+/* Wake the CPU (compare A interrupt) us microseconds from now, at most AVR_WAKE_MAX_US later
+   (a longer wait wakes early: the main loop then polls again); restarts it. */
+void avr_timer_wake(uint32_t us);
+
 #endif /* AVR_INTERNAL_H */

@@ -40,6 +40,7 @@ int main(void)
     sei();
     for (;;) {
         uint8_t silence;
+        uint32_t wait;
         uint8_t n = avr_uart_take(&rx, &silence);
         if (n > 0u) {
             mb_server_feed(&avr_server, rx, n);     /* straight from the ring: no copy */
@@ -52,11 +53,19 @@ int main(void)
             mb_server_idle(&avr_server);
             continue;
         }
-        /* Nothing to do until a byte, the silence alarm or a timer overflow interrupts.
-           Checked with interrupts off, and `sei; sleep` runs the sleep before any pending
-           interrupt: one that comes after the check still wakes the CPU. */
+        /* Real-time: a step (or the watchdog) that is due runs here; then the wait until
+           the next one, on which the compare A alarm wakes the CPU. */
+        wait = app_poll(&avr_app);
+        if (wait == 0u)
+            continue;
+        /* Nothing to do until a byte, the silence alarm, the step alarm or a timer overflow
+           interrupts. Checked with interrupts off, and `sei; sleep` runs the sleep before any
+           pending interrupt: one that comes after the check (or an alarm that matches before
+           the sleep) still wakes the CPU. */
         cli();
         if (!avr_uart_pending()) {
+            if (wait != APP_POLL_IDLE)
+                avr_timer_wake(wait);
             sleep_enable();
             sei();
             sleep_cpu();

@@ -1,4 +1,5 @@
-/* AVR port: port_time_us() from Timer1 at F_CPU/8 (0.5 us ticks) and an overflow count. */
+/* AVR port: port_time_us() from Timer1 at F_CPU/8 (0.5 us ticks) and an overflow count;
+   compare B is the UART silence alarm, compare A the real-time step alarm. */
 #include "internal.h"
 
 #include <avr/interrupt.h>
@@ -23,6 +24,21 @@ ISR(TIMER1_COMPB_vect)
 {
     TIMSK1 &= (uint8_t)~(1u << OCIE1B);
     avr_uart_silence();
+}
+
+// Compare A: the step alarm of avr_timer_wake, once; waking the CPU is all it does
+ISR(TIMER1_COMPA_vect)
+{
+    TIMSK1 &= (uint8_t)~(1u << OCIE1A);
+}
+
+void avr_timer_wake(uint32_t us)
+{
+    if (us > AVR_WAKE_MAX_US)
+        us = AVR_WAKE_MAX_US;                 /* longer waits: wake, poll, sleep again */
+    OCR1A = (uint16_t)(TCNT1 + 2u * (uint16_t)us + 2u);
+    TIFR1 = (uint8_t)(1u << OCF1A);
+    TIMSK1 |= (uint8_t)(1u << OCIE1A);
 }
 
 void avr_timer_alarm(uint16_t us)

@@ -9,10 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
 #include "mb_server.h"
+#include "port.h"
 
 #define HOST_PATH_MAX 256
 /* A pty has no line timing, so the RTU 3.5-character silence (0.3 ms at 115200 baud) means
@@ -21,19 +24,22 @@
 #define HOST_IDLE_MS 50
 
 static const char usage[] =
-    "usage: skycrane-sil [--stdio] [--link PATH] [--unit N] [--idle-ms MS]\n"
+    "usage: skycrane-sil [--stdio] [--link PATH] [--unit N] [--idle-ms MS] [--step-delay-us N]\n"
     "  Serves the descent controller over Modbus RTU. Without --stdio it creates a pty,\n"
     "  prints 'PTY <slave path>' on stdout and serves the master side until SIGTERM/SIGINT.\n"
     "  --stdio       serve binary Modbus RTU on stdin/stdout instead (ends at end of input)\n"
     "  --link PATH   also make PATH a symlink to the pty slave (removed at exit)\n"
     "  --unit N      Modbus unit address, 1..247 (default 1)\n"
-    "  --idle-ms MS  line silence after which a partial frame is dropped (default 50; 0: never)\n";
+    "  --idle-ms MS  line silence after which a partial frame is dropped (default 50; 0: never)\n"
+    "  --step-delay-us N  make every control step take at least N us (busy wait, counted in\n"
+    "                step_time_us): a deliberately slow MCU (default 0, at most 1000000)\n";
 
 struct host_options {
     int stdio;
     const char *link;
     unsigned unit;
     int idle_ms;
+    uint32_t step_delay_us;
 };
 
 static struct app host_app;
@@ -72,6 +78,7 @@ static int host_parse(int argc, char **argv, struct host_options *opt)
     opt->link = NULL;
     opt->unit = 1;
     opt->idle_ms = HOST_IDLE_MS;
+    opt->step_delay_us = 0;
     for (i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -90,6 +97,10 @@ static int host_parse(int argc, char **argv, struct host_options *opt)
         } else if (strcmp(arg, "--idle-ms") == 0 && next != NULL
                    && (value = host_number(next, 0, 60000)) >= 0) {
             opt->idle_ms = (int)value;
+            i++;
+        } else if (strcmp(arg, "--step-delay-us") == 0 && next != NULL
+                   && (value = host_number(next, 0, 1000000)) >= 0) {
+            opt->step_delay_us = (uint32_t)value;
             i++;
         } else {
             fprintf(stderr, "skycrane-sil: bad argument '%s'\n%s", arg, usage);
@@ -153,24 +164,57 @@ static int host_signals(void)
     return sigaction(SIGPIPE, &sa, NULL);
 }
 
+// Monotonic milliseconds (for the line-silence deadline)
+static int64_t host_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+// Arm the one-shot timer `wait_us` from now (at least 1 us), or disarm it for APP_POLL_IDLE
+static void host_arm(int timer_fd, uint32_t wait_us)
+{
+    struct itimerspec spec;
+    memset(&spec, 0, sizeof(spec));
+    if (wait_us != APP_POLL_IDLE) {
+        if (wait_us == 0u)
+            wait_us = 1u;                        /* all zero would disarm it */
+        spec.it_value.tv_sec = (time_t)(wait_us / 1000000u);
+        spec.it_value.tv_nsec = (long)(wait_us % 1000000u) * 1000L;
+    }
+    if (timerfd_settime(timer_fd, 0, &spec, NULL) != 0)
+        port_fault("timerfd_settime failed");
+}
+
 /*
- * Serve until a signal or end of input. Blocks in poll: no busy loop. After input, the poll
- * times out after idle_ms of silence and the server drops a partial frame.
+ * Serve until a signal or end of input. Blocks in poll on the line, the signal pipe and a
+ * one-shot timerfd that app_poll arms for the next real-time step: no busy loop. After input,
+ * a silence of idle_ms (an absolute deadline, so timer wake-ups do not extend it) makes the
+ * server drop a partial frame.
  */
-static void host_serve(int in_fd, int idle_ms)
+static void host_serve(int in_fd, int idle_ms, int timer_fd)
 {
     uint8_t buf[512];
-    struct pollfd fds[2];
-    int timeout = -1;
+    struct pollfd fds[3];
+    int64_t idle_deadline = -1;                  /* ms, while bytes since the last silence wait */
     for (;;) {
-        int ready;
+        int ready, timeout = -1;
+        host_arm(timer_fd, app_poll(&host_app)); /* runs a due step or the watchdog */
+        if (idle_deadline >= 0) {
+            int64_t left = idle_deadline - host_now_ms();
+            timeout = left > 0 ? (int)left : 0;
+        }
         fds[0].fd = in_fd;
         fds[0].events = POLLIN;
         fds[0].revents = 0;
         fds[1].fd = host_signal_pipe[0];
         fds[1].events = POLLIN;
         fds[1].revents = 0;
-        ready = poll(fds, 2, timeout);
+        fds[2].fd = timer_fd;
+        fds[2].events = POLLIN;
+        fds[2].revents = 0;
+        ready = poll(fds, 3, timeout);
         if (ready < 0) {
             if (errno == EINTR)
                 continue;
@@ -179,16 +223,18 @@ static void host_serve(int in_fd, int idle_ms)
         }
         if (fds[1].revents != 0)
             return;
-        if (ready == 0) {
-            mb_server_idle(&host_server);
-            timeout = -1;
-            continue;
+        if (fds[2].revents != 0) {
+            uint64_t expirations;
+            if (read(timer_fd, &expirations, sizeof(expirations)) < 0) {
+                /* EAGAIN: re-armed meanwhile; the loop polls the app anyway */
+            }
         }
         if (fds[0].revents != 0) {
             ssize_t n = read(in_fd, buf, sizeof(buf));
             if (n > 0) {
                 mb_server_feed(&host_server, buf, (uint16_t)n);
-                timeout = idle_ms > 0 ? idle_ms : -1;
+                idle_deadline = idle_ms > 0 ? host_now_ms() + idle_ms : -1;
+                continue;
             } else if (n == 0) {
                 return;                          /* end of input (--stdio) */
             } else if (errno == EIO) {
@@ -198,6 +244,10 @@ static void host_serve(int in_fd, int idle_ms)
                 return;
             }
         }
+        if (idle_deadline >= 0 && host_now_ms() >= idle_deadline) {
+            mb_server_idle(&host_server);
+            idle_deadline = -1;
+        }
     }
 }
 
@@ -205,7 +255,7 @@ int main(int argc, char **argv)
 {
     struct host_options opt;
     char slave_path[HOST_PATH_MAX];
-    int in_fd, slave_fd = -1, status;
+    int in_fd, slave_fd = -1, timer_fd, status;
     status = host_parse(argc, argv, &opt);
     if (status != 0)
         return status;
@@ -228,9 +278,16 @@ int main(int argc, char **argv)
         printf("PTY %s\n", slave_path);
         fflush(stdout);
     }
+    timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (timer_fd < 0) {
+        fprintf(stderr, "skycrane-sil: cannot create the step timer: %s\n", strerror(errno));
+        return 1;
+    }
     app_init(&host_app);
+    host_app.step_delay_us = opt.step_delay_us;
     mb_server_init(&host_server, (uint8_t)opt.unit, app_read, app_write, &host_app);
-    host_serve(in_fd, opt.idle_ms);
+    host_serve(in_fd, opt.idle_ms, timer_fd);
+    close(timer_fd);
     if (!opt.stdio) {
         if (opt.link != NULL)
             host_remove_link(opt.link, slave_path);

@@ -63,9 +63,14 @@ int main(void)
             mb_server_idle(&stm32_server);
             partial = 0;
         }
+        /* Real-time: a step (or the watchdog) that is due runs here. Its wait needs no alarm
+           of its own: the 1 ms SysTick wakes the loop, so a step starts within 1 ms of its
+           due time (at the same phase every period: the spacing stays exact). */
+        if (app_poll(&stm32_app) == 0u)
+            continue;
         /* Sleep until the next interrupt (a byte, or the 1 ms tick that also times the
-           silence); masked so that a byte arriving between the check and the WFI still
-           wakes it */
+           silence and the steps); masked so that a byte arriving between the check and the
+           WFI still wakes it */
         primask = stm32_irq_save();
         if (stm32_uart_empty())
             __asm__ volatile ("wfi");
