@@ -166,7 +166,7 @@ def cmd_compare(args) -> int:
     results = []
     for label, rig in zip("ab", rigs):
         print(f"flying {scenario.name} (seed {seed}) against {rig.name} ...", flush=True)
-        result = fly(rig, scenario, seed=seed, out_dir=out / f"{label}-{rig.name}")
+        result = fly(rig, scenario, seed=seed, out_dir=out / f"{label}-{rig.name}", criteria_path=args.criteria)
         if result.error:
             print(f"hil: error: {rig.name}: {result.error}", file=sys.stderr)
             return EXIT_INTERRUPTED if result.interrupted else EXIT_ERROR
@@ -270,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--scenario", default="nominal", help="scenario name or .toml file (default: nominal)")
     compare.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     compare.add_argument("--out", help="folder for both runs and the comparison")
+    compare.add_argument("--criteria", help="criteria file overriding the default criteria (both runs)")
     compare.add_argument("--timing", action="append", choices=("lockstep", "realtime"),
                          help="timing of rig A, then of rig B (give twice), e.g. lockstep then realtime")
     compare.add_argument("--command-tol", type=float, default=0.01, help="throttle/tilt tolerance (0.01)")

@@ -91,6 +91,7 @@ class RealtimeExecutive:
         self.timing = timing
         self.cycles = 0                      # replies applied
         self.frames_sent = 0
+        self.control_ticks = 0               # frames due (a frame is not sent while a reply is overdue)
         self.phase = "STANDBY"
         self.round_trips_us: list[float] = []
         self.device_step_us: list[int] = []
@@ -110,7 +111,7 @@ class RealtimeExecutive:
             self._pending = None
 
     def run(self, max_time_s: float) -> str:
-        plant, link, pacer = self.plant, self.link, self.pacer
+        plant, pacer = self.plant, self.pacer
         tick = 0
         gc_was_enabled = gc.isenabled()
         gc.collect()
@@ -124,13 +125,15 @@ class RealtimeExecutive:
                 self._look_for_reply()
                 if self._reply is not None:
                     self._apply(*self._reply)
-                if plant.t >= self.frames_sent * self.control_dt - 1e-9:
-                    if self._pending is not None:  # the previous reply is overdue: wait for it
+                if plant.t >= self.control_ticks * self.control_dt - 1e-9:
+                    self.control_ticks += 1
+                    if self._pending is None:
+                        self._pending = self._send()
+                    else:
+                        # The previous reply is overdue. Modbus RTU allows one request on the
+                        # line, so this frame is not sent; the plant goes on (a slow device
+                        # shows as older commands, not as a stalled plant).
                         self.timing.late_replies += 1
-                        pending = self._pending
-                        registers = self._collect(link.wait_reply, pending)
-                        self._apply(pending, registers, time.monotonic_ns())
-                    self._pending = self._send()
                 plant.advance(self.physics_dt)
                 tick += 1
             return "descent stage on the ground"

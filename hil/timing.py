@@ -67,7 +67,7 @@ class TimingRecorder:
 
     def __init__(self, out_dir: Path | None = None) -> None:
         self.rows: list[CommandTiming] = []
-        self.late_replies = 0        # replies still missing when the next frame was due
+        self.late_replies = 0        # frames not sent: the previous reply was still missing when they were due
         self._file = None
         if out_dir is not None:
             self._file = (out_dir / TIMING_FILE).open("w", newline="")

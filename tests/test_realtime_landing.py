@@ -3,6 +3,11 @@ device fails a timing criterion; a lost link and a tripped device watchdog end t
 
 Each landing flies a short scenario (40 m, 3 m/s down: separation, touchdown, flyaway) in real
 time, about 43 s of wall clock.
+
+The landings are judged with the default criteria except that up to MAX_OVERRUNS overruns are
+tolerated: a CI machine is shared, and a hypervisor stalling both CPUs for a few milliseconds is
+not what these tests are about. Zero overruns on an idle machine is measured by
+`hil bench --realtime`; tests/test_realtime.py shows that overruns are counted and judged.
 """
 
 import json
@@ -35,6 +40,16 @@ needs_sil = pytest.mark.skipif(not HAVE_SIL, reason="needs make and gcc")
 SIL = ROOT / "rigs/sil.toml"
 
 
+MAX_OVERRUNS = 10
+
+
+@pytest.fixture
+def criteria(tmp_path):
+    path = tmp_path / "ci-criteria.toml"
+    path.write_text(f"[overruns]\nmax = {MAX_OVERRUNS}\nwhy = 'a shared CI machine'\n")
+    return str(path)
+
+
 @pytest.fixture
 def short(tmp_path):
     return load_scenario(str(write_scenario(tmp_path, "short", extra="max_time_s = 80\n[initial]\n"
@@ -45,7 +60,7 @@ def _assert_real_time_pass(result):
     assert result.error is None and result.passed, (result.error, result.checks)
     timing = result.summary["timing"]
     assert timing["mode"] == "realtime"
-    assert timing["overruns"] == 0
+    assert timing["overruns"] <= MAX_OVERRUNS
     assert timing["commands_applied"] > 1500
     assert 20.0 <= timing["command_age_ms"]["p50"] <= 45.0  # one to two 50 Hz periods plus the link
     assert timing["device_step_time_us"]["max"] > 0
@@ -59,16 +74,16 @@ def _assert_real_time_pass(result):
     return timing
 
 
-def test_loopback_lands_in_real_time(short, tmp_path):
-    result = fly(replace(Rig(), timing="realtime"), short, out_dir=tmp_path / "run")
+def test_loopback_lands_in_real_time(short, criteria, tmp_path):
+    result = fly(replace(Rig(), timing="realtime"), short, out_dir=tmp_path / "run", criteria_path=criteria)
     _assert_real_time_pass(result)
 
 
 @needs_sil
-def test_sil_real_time_against_lockstep_via_compare(short, tmp_path, capsys):
+def test_sil_real_time_against_lockstep_via_compare(short, criteria, tmp_path, capsys):
     scenario_file = tmp_path / "short.toml"
     code = main(["compare", "--rig", str(SIL), "--rig", str(SIL), "--timing", "lockstep", "--timing", "realtime",
-                 "--scenario", str(scenario_file), "--out", str(tmp_path / "cmp")])
+                 "--scenario", str(scenario_file), "--criteria", criteria, "--out", str(tmp_path / "cmp")])
     out = capsys.readouterr().out
     assert code == 0, out
     report = json.loads((tmp_path / "cmp/compare.json").read_text())
@@ -77,27 +92,28 @@ def test_sil_real_time_against_lockstep_via_compare(short, tmp_path, capsys):
     moved = report["touchdown"]["rover_vz_at_contact_mps"]["diff"]
     assert moved is not None and abs(moved) <= 0.02
     summary = json.loads((tmp_path / "cmp/b-sil/summary.json").read_text())
-    assert summary["verdict"] == "PASS" and summary["timing"]["overruns"] == 0
+    assert summary["verdict"] == "PASS" and summary["timing"]["overruns"] <= MAX_OVERRUNS
     # Both clocks are CLOCK_MONOTONIC: the fitted offset is within the link's half round trip.
     assert abs(summary["timing"]["device_clock"]["offset_us"]) < 2000
     assert "judged on touchdown velocity only" in out
 
 
 @pytest.mark.skipif(not HAVE_STM32, reason="needs gcc-arm-none-eabi, qemu-system-arm")
-def test_emulated_stm32_lands_in_real_time(short, tmp_path):
+def test_emulated_stm32_lands_in_real_time(short, criteria, tmp_path):
     rig = replace(load_rig(ROOT / "rigs/emu-stm32.toml"), timing="realtime")
-    timing = _assert_real_time_pass(fly(rig, short, out_dir=tmp_path / "run"))
+    timing = _assert_real_time_pass(fly(rig, short, out_dir=tmp_path / "run", criteria_path=criteria))
     assert timing["link_round_trip_us"]["p50"] > 500  # QEMU's USART: ~25 us a byte
 
 
 @needs_sil
-def test_a_slow_device_fails_a_timing_criterion(short, tmp_path):
+def test_a_slow_device_fails_a_timing_criterion(short, criteria, tmp_path):
     rig = replace(load_rig(SIL), timing="realtime",
                   command=("{firmware}/build/host/skycrane-sil", "--step-delay-us", "30000"))
-    result = fly(rig, short, out_dir=tmp_path / "run")
+    result = fly(rig, short, out_dir=tmp_path / "run", criteria_path=criteria)
     assert result.error is None
     failed = {r["metric"] for r in result.checks if r["passed"] is False}
-    assert {"device_step_p99_ms", "command_age_p99_ms"} <= failed
+    assert failed == {"device_step_p99_ms", "command_age_p99_ms"}  # it still lands: only timing fails
+    assert result.summary["timing"]["late_replies"] > 100
     assert not result.passed and result.summary["verdict"] == "FAIL"
     assert result.summary["timing"]["device_step_time_us"]["p50"] >= 30000
 
