@@ -196,7 +196,8 @@ def test_sil_realtime_controller_runs_on_the_device_clock(sil):
 def test_sil_watchdog_latches_link_lost_until_a_config_write(sil):
     sil.configure(timing_mode=1, control_rate_hz=50.0, watchdog_s=0.1)
     seen, _, _, k = _stream(sil, seconds=0.3, frame_every_s=0.02, read_every_s=1e9)
-    flying = seen[-1]
+    time.sleep(0.03)  # let a step use the last frame (one period), well inside the watchdog
+    flying = sil.commands()
     assert flying.state == S.POWERED_DESCENT and flying.tilt_x_rad < -0.05 and flying.throttle > 0.0
     time.sleep(0.3)
     lost = sil.commands()
