@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -165,54 +166,33 @@ class RtuClient:
             read_address=read_address, read_count=read_count,
             write_address=write_address, write_registers=list(values), dev_id=self.unit)
         request = self._encode(pdu, 23)
-        try:
+        with self._resync_on_failure(23, frame):
             if self._resync:
                 self._settle()
             else:
                 self._discard_input()
             sent_ns = time.monotonic_ns()
             ser.write(request)
-        except _IO_ERRORS as exc:
-            self._resync = True
-            raise LinkError(f"serial I/O failed: {_reason(exc)}", port=self.port, frame=frame) from exc
         return PendingReply(23, 5 + 2 * read_count, frame, time.monotonic() + self.timeout_s, sent_ns)
 
     def poll_reply(self, pending: PendingReply) -> list[int] | None:
         """Take what has arrived of the reply; its registers once complete, else None.
         LinkTimeout once the response timeout has passed without a complete reply."""
-        try:
+        with self._resync_on_failure(pending.fc, pending.frame):
             waiting = self._serial.in_waiting
             if waiting:
                 pending.data += self._serial.read(waiting)
             return self._reply_if_complete(pending, time.monotonic() >= pending.deadline)
-        except ModbusExceptionReply:
-            raise                       # a complete, well-formed exchange: no resync needed
-        except LinkError:
-            self._resync = True
-            raise
-        except _IO_ERRORS as exc:
-            self._resync = True
-            raise LinkError(f"serial I/O failed: {_reason(exc)}", port=self.port,
-                            frame=pending.frame) from exc
 
     def wait_reply(self, pending: PendingReply) -> list[int]:
         """Block until the reply is complete (LinkTimeout at the response timeout)."""
-        try:
+        with self._resync_on_failure(pending.fc, pending.frame):
             while True:
                 want = self._expected_size(pending) - len(pending.data)
                 pending.data += self._serial.read(max(1, want))
                 registers = self._reply_if_complete(pending, time.monotonic() >= pending.deadline)
                 if registers is not None:
                     return registers
-        except ModbusExceptionReply:
-            raise
-        except LinkError:
-            self._resync = True
-            raise
-        except _IO_ERRORS as exc:
-            self._resync = True
-            raise LinkError(f"serial I/O failed: {_reason(exc)}", port=self.port,
-                            frame=pending.frame) from exc
 
     def _expected_size(self, pending: PendingReply) -> int:
         data, fc = pending.data, pending.fc
@@ -251,7 +231,7 @@ class RtuClient:
         if ser is None:
             raise LinkError("port is not open", port=self.port, frame=frame)
         request = self._encode(pdu, fc)
-        try:
+        with self._resync_on_failure(fc, frame):
             if self._resync:
                 self._settle()
             else:
@@ -270,6 +250,13 @@ class RtuClient:
             if len(reply) < size:
                 reply = self._fill(reply, size, deadline, fc, reply_len, frame)
             return self._check(reply, fc, reply_len, frame)
+
+    @contextmanager
+    def _resync_on_failure(self, fc: int, frame: int | None):
+        """A failed exchange may still have its reply on the way: the next request first waits
+        for the line to go quiet. I/O errors become LinkErrors naming the port and frame."""
+        try:
+            yield
         except ModbusExceptionReply:
             raise                       # a complete, well-formed exchange: no resync needed
         except LinkError:
