@@ -87,7 +87,7 @@ def cmd_land(args) -> int:
     from hil.run import fly
     from plant.scenario import load_scenario
 
-    rig = load_rig(args.rig) if args.rig else Rig()
+    rig = _rig(args.rig) if args.rig else Rig()
     if args.timing:
         rig = replace(rig, timing=args.timing)
     scenario = load_scenario(args.scenario)
@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     land = sub.add_parser("land", help="fly one landing and judge it")
-    land.add_argument("--rig", help="rig file (default: the built-in loopback rig)")
+    land.add_argument("--rig", help="rig file or 'loopback' (default: the built-in loopback rig)")
     land.add_argument("--scenario", default="nominal", help="scenario name or .toml file (default: nominal)")
     land.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     land.add_argument("--out", help="run folder (default: runs/<time>-<scenario>-seed<N>)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import math
+import sys
 import time
 from collections.abc import Callable
 
@@ -17,6 +18,7 @@ from hil.icd import ControllerState, Discretes, SensorFlags
 from hil.pacing import Pacer
 from hil.timing import CommandTiming, TimingRecorder
 
+SWITCH_INTERVAL_S = 1e-4
 CycleObserver = Callable[[int, object, object, tuple], None]  # frame, truth, sensors, command record
 
 
@@ -113,22 +115,31 @@ class RealtimeExecutive:
     def run(self, max_time_s: float) -> str:
         plant, pacer = self.plant, self.pacer
         tick = 0
+        period_ns = round(self.physics_dt * 1e9)
         gc_was_enabled = gc.isenabled()
         gc.collect()
         gc.disable()  # a collection in the loop is a multi-millisecond stall
+        # A device thread in this process (the loopback device) holds the GIL while it steps;
+        # a short switch interval bounds how long the loop waits for it after waking.
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         try:
             pacer.start()
             while not plant.ended:
                 if plant.t >= max_time_s - 1e-9:
                     return f"time limit {max_time_s:g} s"
                 pacer.wait(tick * self.physics_dt, self._look_for_reply if self._pending else None)
+                started = time.monotonic_ns()
+                work = "physics"
                 self._look_for_reply()
                 if self._reply is not None:
                     self._apply(*self._reply)
+                    work = "apply a reply + physics"
                 if plant.t >= self.control_ticks * self.control_dt - 1e-9:
                     self.control_ticks += 1
                     if self._pending is None:
                         self._pending = self._send()
+                        work = work.replace("physics", "send a frame + physics")
                     else:
                         # The previous reply is overdue. Modbus RTU allows one request on the
                         # line, so this frame is not sent; the plant goes on (a slow device
@@ -136,8 +147,10 @@ class RealtimeExecutive:
                         self.timing.late_replies += 1
                 plant.advance(self.physics_dt)
                 tick += 1
+                pacer.note_work(work, time.monotonic_ns() - started, period_ns)
             return "descent stage on the ground"
         finally:
+            sys.setswitchinterval(switch_interval)
             if gc_was_enabled:
                 gc.enable()
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from hil.errors import HilError
 
 SPIN_NS = 300_000  # the last 0.3 ms before a deadline is spun, not slept
+MAX_EVENTS = 50      # overruns kept with their cause (all are counted)
 IDLE_SLICE_NS = 200_000  # while something is awaited, sleep at most this long between looks
 
 
@@ -41,7 +42,15 @@ class Pacer:
         self.overruns = 0
         self.largest_overrun_us = 0.0
         self.first_overrun_t: float | None = None
+        self.overrun_events: list[dict] = []  # the first MAX_EVENTS overruns, each with its likely cause
         self._overrun_ns = int(policy.overrun_ms * 1e6)
+        self._period_ns = 0
+        self._work = ("nothing yet", 0)   # what the loop did after the previous deadline, and for how long
+
+    def note_work(self, what: str, took_ns: int, period_ns: int) -> None:
+        """The loop reports what it did between the previous deadline and this wait (to attribute overruns)."""
+        self._work = (what, took_ns)
+        self._period_ns = period_ns
 
     def start(self) -> int:
         self.t0_ns = time.monotonic_ns()
@@ -75,12 +84,22 @@ class Pacer:
             self._judge(plant_t, late)
         return late
 
+    def _event(self, plant_t: float, late_ns: int) -> dict:
+        """An overrun and where it came from: the loop's own work of the previous tick ran past this
+        deadline, or it did not and the thread woke up late (OS or hypervisor scheduling)."""
+        what, took_ns = self._work
+        own = self._period_ns and took_ns > self._period_ns
+        return {"t": plant_t, "late_us": late_ns * 1e-3, "previous_tick": what, "previous_tick_us": took_ns * 1e-3,
+                "cause": f"the loop: {what} took {took_ns / 1e6:.2f} ms" if own else "late wake-up (OS scheduling)"}
+
     def _judge(self, plant_t: float, late_ns: int) -> None:
         self.lateness_us.append(late_ns * 1e-3)
         if late_ns <= self._overrun_ns:
             return
         self.overruns += 1
         self.largest_overrun_us = max(self.largest_overrun_us, late_ns * 1e-3)
+        if len(self.overrun_events) < MAX_EVENTS:
+            self.overrun_events.append(self._event(plant_t, late_ns))
         p = self.policy
         if self.first_overrun_t is None:
             self.first_overrun_t = plant_t

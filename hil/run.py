@@ -185,6 +185,7 @@ def _timing(rig, plant, executive, pacer, timing, scheduling) -> dict:
         "overruns": pacer.overruns,
         "largest_overrun_us": pacer.largest_overrun_us,
         "first_overrun_t": pacer.first_overrun_t,
+        "overrun_events": pacer.overrun_events,
         "frames_sent": executive.frames_sent if executive else 0,
         "commands_applied": len(rows),
         "repeated_commands": sum(1 for r in rows if not r.fresh),

@@ -197,3 +197,18 @@ def test_live_view_shows_state_altitude_velocity_throttle_and_overruns(capsys):
     live.warn("overrun at t=1.0 s")
     assert "warning: overrun at t=1.0 s" in stream.getvalue()
     assert "POWERED_DESCENT" in capsys.readouterr().out  # the state change is logged as a line
+
+
+def test_an_overrun_names_its_cause():
+    pacer = Pacer(OverrunPolicy(overrun_ms=1.0, grace_s=0.0))
+    pacer.start()
+    pacer.wait(0.001)
+    pacer.note_work("send a frame + physics", 4_000_000, 1_000_000)  # our own work ran long
+    time.sleep(0.004)
+    pacer.wait(0.002)
+    pacer.note_work("physics", 20_000, 1_000_000)                    # short work, yet late:
+    time.sleep(0.004)                                                # (a stall outside the loop's work)
+    pacer.wait(0.006)
+    causes = [e["cause"] for e in pacer.overrun_events]
+    assert causes == ["the loop: send a frame + physics took 4.00 ms", "late wake-up (OS scheduling)"]
+    assert pacer.overrun_events[0]["late_us"] > 3000
