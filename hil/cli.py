@@ -232,7 +232,8 @@ def cmd_bench(args) -> int:
     if args.realtime:
         from hil.rtbench import run_realtime_bench
         rates = [int(r) for r in args.rates.split(",")]
-        run_realtime_bench(args.rig, args.scenario, rates, args.sweep_s, json_path=args.json)
+        run_realtime_bench(args.rig, args.scenario, rates, args.sweep_s, json_path=args.json,
+                           baseline_s=args.baseline_s)
         return EXIT_PASS
     from hil.bench import run_bench
     run_bench(runs=args.runs, json_path=args.json)
@@ -284,10 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", help="also write the figures to this JSON file")
     bench.add_argument("--realtime", action="store_true",
                        help="instead: a real-time landing's timing figures and a control-rate sweep")
-    bench.add_argument("--rig", default="rigs/sil-realtime.toml", help="real-time rig (default rigs/sil-realtime.toml)")
+    bench.add_argument("--rig", default="rigs/sil-realtime.toml",
+                       help="real-time rig (default rigs/sil-realtime.toml)")
     bench.add_argument("--scenario", default="terminal-descent", help="real-time landing (default terminal-descent)")
     bench.add_argument("--rates", default="50,100,200,300,500", help="control rates to sweep, Hz")
     bench.add_argument("--sweep-s", type=float, default=20.0, help="seconds flown at each swept rate (20)")
+    bench.add_argument("--baseline-s", type=float, default=30.0,
+                       help="seconds of the bare pacing loop measured first, the machine's own noise (30)")
     bench.set_defaults(func=cmd_bench)
     return parser
 

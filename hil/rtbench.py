@@ -8,8 +8,10 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from hil.pacing import OverrunPolicy, Pacer, Scheduling
 from hil.rig import load_rig
 from hil.run import fly
+from hil.timing import stats
 from plant.scenario import load_scenario
 
 LATENESS_P99_TARGET_MS = 0.5
@@ -25,11 +27,29 @@ def _figures(summary: dict) -> dict:
             "age_attribution": t["age_attribution"]}
 
 
+def pacing_baseline(seconds: float, rate_hz: float, rig) -> dict:
+    """The bare pacing loop (no plant, no device, no I/O) under the rig's scheduling: what this
+    machine itself does to a real-time thread. Overruns here are the platform's, not the loop's."""
+    pacer = Pacer(OverrunPolicy(rig.overrun_ms, grace_s=rig.grace_s))
+    with Scheduling(rig.rt_priority, rig.pin_cpu) as sched:
+        pacer.start()
+        for i in range(1, round(seconds * rate_hz) + 1):
+            pacer.wait(i / rate_hz)
+    return {"seconds": seconds, "rate_hz": rate_hz, "scheduling": sched.description,
+            "lateness_us": stats(pacer.lateness_us), "overruns": pacer.overruns,
+            "largest_overrun_us": pacer.largest_overrun_us}
+
+
 def run_realtime_bench(rig_path: str, scenario_name: str = "terminal-descent", rates=(50, 100, 200, 300, 500),
-                       sweep_s: float = 20.0, json_path: str | None = None) -> dict:
+                       sweep_s: float = 20.0, json_path: str | None = None, baseline_s: float = 30.0) -> dict:
     rig = load_rig(rig_path)
     scenario = load_scenario(scenario_name)
-    out: dict = {"rig": rig.name, "physics_rate_hz": rig.physics_rate_hz or scenario.params.substep_hz}
+    physics_hz = rig.physics_rate_hz or scenario.params.substep_hz
+    out: dict = {"rig": rig.name, "physics_rate_hz": physics_hz}
+    base = out["baseline"] = pacing_baseline(baseline_s, physics_hz, rig)
+    print(f"bare pacing loop, {baseline_s:g} s at {physics_hz:g} Hz ({base['scheduling']}): lateness p50 "
+          f"{base['lateness_us']['p50']:.1f} us, p99 {base['lateness_us']['p99']:.1f} us, max "
+          f"{base['lateness_us']['max']:.0f} us; overruns {base['overruns']} (this machine's own, no plant or device)")
     with tempfile.TemporaryDirectory() as tmp:
         landing = fly(replace(rig, timing="realtime", control_rate_hz=50.0), scenario, out_dir=Path(tmp) / "landing")
         f = out["landing"] = _figures(landing.summary)
@@ -43,6 +63,13 @@ def run_realtime_bench(rig_path: str, scenario_name: str = "terminal-descent", r
               f"{f['link_round_trip_us']['p50']:.0f} us, p99 {f['link_round_trip_us']['p99']:.0f} us; device step "
               f"p50 {f['device_step_time_us']['p50']:.0f} us; clock drift "
               f"{f['device_clock'].get('drift_ppm', float('nan')):+.2f} ppm")
+        causes: dict = {}
+        for event in landing.summary["timing"]["overrun_events"]:
+            kind = "the loop's own work" if event["cause"].startswith("the loop") else "late wake-up"
+            causes[kind] = causes.get(kind, 0) + 1
+        f["overrun_causes"] = causes
+        if causes:
+            print("  overrun causes (first 50): " + ", ".join(f"{k} {v}" for k, v in causes.items()))
         print(f"  age attribution (median ms): "
               + ", ".join(f"{k} {v:.2f}" for k, v in f["age_attribution"].get("median_ms", {}).items()))
         sweep = out["rate_sweep"] = []
