@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from hil.errors import HilError
 
 SPIN_NS = 300_000  # the last 0.3 ms before a deadline is spun, not slept
-MAX_EVENTS = 50      # overruns kept with their cause (all are counted)
+MAX_EVENTS = 200     # overruns kept with their cause (all are counted)
 IDLE_SLICE_NS = 200_000  # while something is awaited, sleep at most this long between looks
 
 
