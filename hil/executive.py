@@ -124,7 +124,7 @@ class RealtimeExecutive:
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         try:
-            pacer.start()
+            self.timing.t0_ns = pacer.start()
             while not plant.ended:
                 if plant.t >= max_time_s - 1e-9:
                     return f"time limit {max_time_s:g} s"

@@ -196,7 +196,7 @@ def _timing(rig, plant, executive, pacer, timing, scheduling) -> dict:
         "device_timer_wait_us": stats(r.device_wait_us for r in rows if r.fresh and r.frame_used),
         "device_hold_us": stats(r.device_hold_us for r in rows if r.fresh and r.frame_used),
         "device_clock": clock_fit(rows),
-        "age_attribution": attribution(rows),
+        "age_attribution": attribution(rows, timing.t0_ns),
     }
 
 

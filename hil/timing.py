@@ -67,6 +67,7 @@ class TimingRecorder:
 
     def __init__(self, out_dir: Path | None = None) -> None:
         self.rows: list[CommandTiming] = []
+        self.t0_ns = 0                 # monotonic time of plant time 0 (the pacer's start)
         self.late_replies = 0        # frames not sent: the previous reply was still missing when they were due
         self._file = None
         if out_dir is not None:
@@ -114,17 +115,22 @@ def clock_fit(rows: list[CommandTiming]) -> dict:
             "residual_p99_us": float(np.percentile(np.abs(residual), 99)), "samples": len(rows)}
 
 
-def attribution(rows: list[CommandTiming]) -> dict:
-    """Median of each part of the command age over fresh commands (ms)."""
+def attribution(rows: list[CommandTiming], t0_ns: int) -> dict:
+    """Median of each part of the command age over fresh commands (ms). `t0_ns` is the monotonic
+    time of plant time 0, so a plant time's wall-clock deadline is t0_ns + t * 1e9."""
     fresh = [r for r in rows if r.fresh and r.frame_used and not math.isnan(r.frame_used_t)]
     if not fresh:
         return {}
     parts = {
         "age": [r.age_ms for r in fresh],
+        # the plant step, sensing and encoding after the frame's tick fell due (with its lateness)
+        "host_sample_to_send": [(r.frame_used_sent_ns - t0_ns - r.frame_used_t * 1e9) * 1e-6 for r in fresh],
         "device_timer_wait": [r.device_wait_us * 1e-3 for r in fresh],
         "device_step": [r.step_time_us * 1e-3 for r in fresh],
         "device_hold_until_read": [r.device_hold_us * 1e-3 for r in fresh],
         "link_round_trip": [r.round_trip_us * 1e-3 for r in fresh],
+        # the reply waiting for the physics tick at which it takes effect
+        "host_reply_to_apply": [(t0_ns + r.applied_t * 1e9 - r.received_ns) * 1e-6 for r in fresh],
     }
     out = {name: float(np.median(values)) for name, values in parts.items()}
     out["other"] = out["age"] - sum(v for k, v in out.items() if k != "age")

@@ -127,15 +127,27 @@ def test_clock_fit_recovers_offset_and_drift_across_a_wrap():
     assert clock_fit(rows[:2]) == {}
 
 
+def _exchange(k):
+    """Exchange k at k * 20 ms: frame k out, back (0.4 ms later) the step that used frame k - 1,
+    which arrived 0.2 ms after its send, waited 0.3 ms for the device timer and took 80 us; the
+    block was read 0.2 ms into exchange k; the reply took effect at the next 1 ms physics tick.
+    Device clock = host clock, in us."""
+    ms = 1_000_000
+    used_rx = (k - 1) * 20_000 + 200
+    return CommandTiming(k, k * 20 * ms, k * 20 * ms + 400_000, k * 0.02 + 0.001, k - 1, (k - 1) * 0.02,
+                         (k - 1) * 20 * ms, k - 1, True, used_rx, used_rx + 300, 80, k * 20_000 + 200)
+
+
 def test_attribution_splits_the_age():
-    rows = [_row(i, i * 20000.0, i * 20000.0) for i in range(1, 50)]
-    parts = attribution(rows)["median_ms"]
+    parts = attribution([_exchange(k) for k in range(2, 50)], 0)["median_ms"]
     assert parts["age"] == pytest.approx(21.0)
+    assert parts["host_sample_to_send"] == pytest.approx(0.0)
     assert parts["device_timer_wait"] == pytest.approx(0.3)
     assert parts["device_step"] == pytest.approx(0.08)
-    assert parts["device_hold_until_read"] == pytest.approx(0.42)
+    assert parts["device_hold_until_read"] == pytest.approx(19.62)
     assert parts["link_round_trip"] == pytest.approx(0.4)
-    assert math.isclose(sum(v for k, v in parts.items() if k != "age"), parts["age"])
+    assert parts["host_reply_to_apply"] == pytest.approx(0.6)
+    assert parts["other"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_timing_criteria_do_not_apply_to_lockstep_but_judge_real_time():
