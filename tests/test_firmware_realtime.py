@@ -19,7 +19,9 @@ from hil.devices.process import ProcessDevice
 from hil.handshake import configure
 from hil.link.rtu_client import RtuClient
 from hil.rig import load_rig
-from tests.conftest import ROOT
+from hil.run import fly
+from plant.scenario import load_scenario
+from tests.conftest import ROOT, write_scenario
 
 HAVE_SIL = shutil.which("make") is not None and shutil.which("gcc") is not None
 HAVE_AVR = all(shutil.which(t) for t in ("avr-gcc", "avr-size", "make", "simavr"))
@@ -334,3 +336,73 @@ def test_uno_in_simavr_steps_on_its_timer_and_trips_the_watchdog():
         _watchdog_trips(dev, silence_s=0.5)
     finally:
         dev.close()
+
+
+# --- simavr paced to the host clock (simavr-runner --realtime) ----------------------------------
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not HAVE_AVR, reason="needs gcc-avr, avr-libc, simavr, libsimavr-dev")
+def test_uno_in_simavr_realtime_runner_steps_at_the_rate_in_host_time():
+    """With --realtime the runner paces emulated time to the host clock, so unlike the test above
+    the rate holds in host time whatever the traffic (measured: docs/firmware-avr.md)."""
+    dev = _emulated("emu-uno-realtime.toml")
+    traffic = (("frames every 20 ms", 0.02, 1e9), ("frames every 100 ms", 0.1, 1e9),
+               ("frames every 100 ms, reads every 5 ms", 0.1, 0.005), ("reads only, every 5 ms", 1e9, 0.005))
+    try:
+        for name, frame_every_s, read_every_s in traffic:
+            dev.configure(timing_mode=1, control_rate_hz=50.0, watchdog_s=10.0)
+            # a frame at once starts the schedule; with frame_every_s = 1e9 it is the only one
+            seen, t0, t1, _ = _stream(dev, seconds=2.0, frame_every_s=frame_every_s, read_every_s=read_every_s)
+            rate = (seen[-1].step_count - seen[0].step_count) / (t1 - t0)
+            device_s = _ticks(seen[-1].read_tick_us, seen[0].read_tick_us) / 1e6
+            spacing = statistics.median(_spacing(_steps(seen)))
+            print(f"simavr --realtime, {name}: {rate:.1f} steps per host second, device/host time "
+                  f"{device_s / (t1 - t0):.3f}, median step spacing {spacing:.0f} us")
+            assert 45.0 <= rate <= 55.0, (name, rate)
+            assert 0.97 <= device_s / (t1 - t0) <= 1.03, (name, device_s, t1 - t0)
+            assert all(c.state != S.LINK_LOST for c in seen), name
+            if read_every_s > 1:  # a line kept busy delays steps behind the polled transmit
+                assert abs(spacing - 20_000) <= 0.03 * 20_000, (name, spacing)
+        _watchdog_trips(dev, silence_s=0.5)
+    finally:
+        assert dev.close() is None
+
+
+REALTIME_MAX_OVERRUNS = 200  # as tests/test_realtime_landing.py: 1 % of the physics steps, a shared VM
+
+
+@pytest.fixture
+def criteria(tmp_path):
+    path = tmp_path / "ci-criteria.toml"
+    path.write_text(f"[overruns]\nmax = {REALTIME_MAX_OVERRUNS}\nwhy = 'a shared CI machine'\n")
+    return str(path)
+
+
+@pytest.fixture
+def short(tmp_path):
+    return load_scenario(str(write_scenario(tmp_path, "short", extra="max_time_s = 80\n[initial]\n"
+                                            "altitude_m = 40.0\nvz_mps = -3.0\n")))
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(not HAVE_AVR, reason="needs gcc-avr, avr-libc, simavr, libsimavr-dev")
+def test_uno_in_simavr_lands_in_real_time(short, criteria, tmp_path):
+    """A real-time landing against the Uno image under simavr-runner --realtime (about 43 s of wall
+    clock). The device clock follows the host's; a command is one to two 50 Hz periods old plus
+    the line (an FC23 with 22 registers out and 26 back is ~10 ms at 115200 baud)."""
+    result = fly(load_rig(ROOT / "rigs/emu-uno-realtime.toml"), short, out_dir=tmp_path / "run",
+                 criteria_path=criteria)
+    assert result.error is None and result.passed, (result.error, result.checks)
+    timing = result.summary["timing"]
+    clock = timing["device_clock"]
+    print(f"simavr --realtime landing: command age p50 {timing['command_age_ms']['p50']:.1f} ms, "
+          f"p99 {timing['command_age_ms']['p99']:.1f} ms; round trip p50 "
+          f"{timing['link_round_trip_us']['p50'] / 1e3:.1f} ms; device step p50 "
+          f"{timing['device_step_time_us']['p50'] / 1e3:.2f} ms; clock drift {clock['drift_ppm']:.0f} ppm; "
+          f"overruns {timing['overruns']}")
+    assert timing["mode"] == "realtime"
+    assert timing["overruns"] <= REALTIME_MAX_OVERRUNS
+    assert abs(clock["drift_ppm"]) <= 2000, clock
+    assert 20.0 <= timing["command_age_ms"]["p50"] <= 60.0, timing["command_age_ms"]
+    assert timing["device_step_time_us"]["max"] > 0
+    assert result.summary["wall_time_s"] >= result.summary["sim_time_s"]

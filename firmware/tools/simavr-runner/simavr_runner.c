@@ -1,6 +1,7 @@
 /* simavr runner: an AVR firmware ELF under simavr, its UART0 bridged to a pty it creates. */
 #define _DEFAULT_SOURCE     /* cfmakeraw */
 #define _XOPEN_SOURCE 600   /* posix_openpt, grantpt, ptsname */
+#define _GNU_SOURCE         /* ppoll (--realtime) */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,24 +11,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <simavr/avr_timer.h>
 #include <simavr/avr_uart.h>
 #include <simavr/sim_avr.h>
 #include <simavr/sim_elf.h>
+#include <simavr/sim_interrupts.h>
 #include <simavr/sim_irq.h>
+#include <simavr/sim_regbit.h>
 
 #define RUNNER_OUT_MAX 512          /* UART bytes gathered before a write to the pty */
 #define RUNNER_POLL_CYCLES 2000     /* AVR cycles between non-blocking looks at the pty */
 #define RUNNER_IDLE_WAIT_MS 20      /* longest block in poll while the AVR sleeps */
 #define RUNNER_QUIET_US 2000        /* a sleep longer than this (emulated) may block */
+#define RUNNER_AHEAD_NS 200000      /* --realtime: emulated time this far ahead of host time waits */
+#define RUNNER_LATE_NS 1000000      /* --realtime: this far behind counts as falling behind */
 
 static const char usage[] =
-    "usage: simavr-runner [--mcu atmega328p|atmega2560] [--freq HZ] FIRMWARE.elf\n"
+    "usage: simavr-runner [--mcu atmega328p|atmega2560] [--freq HZ] [--realtime] FIRMWARE.elf\n"
     "  Runs the firmware under simavr with UART0 on a new pty, prints 'PTY <slave path>'\n"
     "  on stdout and runs until SIGTERM/SIGINT (or the firmware stops: exit 1).\n"
-    "  Runs as fast as it can; blocks on the pty only while the AVR sleeps.\n";
+    "  Runs as fast as it can; blocks on the pty only while the AVR sleeps.\n"
+    "  --realtime  paces emulated time to the host's CLOCK_MONOTONIC (both start at the\n"
+    "              first instruction): waits while the AVR runs ahead, sleeps the AVR's\n"
+    "              sleeps in host time (a byte from the pty ends the sleep at the host time\n"
+    "              it came), runs flat out when behind; prints how far behind it fell at exit.\n";
 
 struct runner {
     avr_t *avr;
@@ -40,6 +52,14 @@ struct runner {
     size_t in_pos, in_len;
     avr_cycle_count_t quiet;        /* RUNNER_QUIET_US in cycles */
     int wake;                       /* input waits: inject at the next pass of the main loop */
+    /* --realtime */
+    int realtime;
+    uint64_t freq;                  /* AVR clock, Hz */
+    uint64_t host0_ns;              /* CLOCK_MONOTONIC at the first instruction */
+    avr_cycle_count_t cycle0;       /* the cycle count then */
+    unsigned long checks, behind;   /* pacing checks; of them, more than RUNNER_LATE_NS behind */
+    uint64_t max_behind_ns;         /* the most emulated time was behind host time */
+    unsigned long early_wakes;      /* AVR sleeps ended early by bytes from the pty */
 };
 
 static struct runner runner;
@@ -120,6 +140,90 @@ static int runner_pump(struct runner *r, int wait_ms)
     return r->in_pos < r->in_len;
 }
 
+static uint64_t runner_host_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+// Emulated nanoseconds since the first instruction at a cycle count (no overflow for ages)
+static uint64_t runner_emu_ns(const struct runner *r, avr_cycle_count_t cycle)
+{
+    uint64_t c = cycle - r->cycle0;
+    return c / r->freq * 1000000000u + c % r->freq * 1000000000u / r->freq;
+}
+
+// Emulated nanoseconds minus host nanoseconds since the first instruction, at a cycle count
+static int64_t runner_ahead_ns(struct runner *r, avr_cycle_count_t cycle, uint64_t host_ns)
+{
+    int64_t ahead = (int64_t)runner_emu_ns(r, cycle) - (int64_t)(host_ns - r->host0_ns);
+    r->checks++;
+    if (-ahead > RUNNER_LATE_NS)
+        r->behind++;
+    if (ahead < 0 && (uint64_t)-ahead > r->max_behind_ns)
+        r->max_behind_ns = (uint64_t)-ahead;
+    return ahead;
+}
+
+// Cycles of host time from the first instruction to host_ns
+static avr_cycle_count_t runner_host_cycles(const struct runner *r, uint64_t host_ns)
+{
+    uint64_t ns = host_ns - r->host0_ns;
+    return r->cycle0 + ns / 1000000000u * r->freq + ns % 1000000000u * r->freq / 1000000000u;
+}
+
+// Wait up to ns (on the pty too unless watch_pty is 0); returns 1 when the pty has bytes
+static int runner_wait(struct runner *r, int64_t ns, int watch_pty)
+{
+    struct pollfd p = {r->master, POLLIN, 0};
+    struct timespec ts;
+    if (ns < 0)
+        ns = 0;
+    ts.tv_sec = (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    return ppoll(&p, watch_pty ? 1 : 0, &ts, NULL) > 0 && (p.revents & POLLIN);
+}
+
+// --realtime, while the AVR runs: wait (for bytes too) when it is ahead of the host clock
+static void runner_pace(struct runner *r)
+{
+    int64_t ahead = runner_ahead_ns(r, r->avr->cycle, runner_host_ns());
+    if (ahead > RUNNER_AHEAD_NS && runner_wait(r, ahead, r->in_pos == r->in_len))
+        r->wake = 1;
+}
+
+// --realtime sleep callback: sleep the AVR's sleep in host time, until the next timer event
+// (how_long cycles away) is due on the host clock. Bytes arriving earlier end it there: the
+// clock advances only by the cycles that passed on the host (simavr adds how_long + 1 after
+// this returns, so the cycle count is set back by the rest), and the main loop hands them to
+// the UART at that emulated time.
+static void runner_sleep_realtime(avr_t *avr, avr_cycle_count_t how_long)
+{
+    struct runner *r = &runner;
+    int64_t ahead;
+    runner_flush(r);
+    ahead = runner_ahead_ns(r, avr->cycle + how_long + 1, runner_host_ns());
+    if (ahead <= 0) {              /* behind (or just in time): no wait, but look at the pty */
+        if (r->in_pos < r->in_len || runner_wait(r, 0, 1))
+            r->wake = 1;
+        return;
+    }
+    if (r->in_pos < r->in_len) {   /* bytes wait for room in the UART's fifo: just pace */
+        runner_wait(r, ahead, 0);
+        r->wake = 1;
+    } else if (runner_wait(r, ahead, 1) || runner_stop) {
+        avr_cycle_count_t now = runner_host_cycles(r, runner_host_ns()), passed = 0;
+        if (now > avr->cycle)
+            passed = now - avr->cycle;
+        if (passed < how_long) {
+            avr->cycle -= how_long - passed;
+            r->early_wakes += !runner_stop;
+        }
+        r->wake = 1;
+    }
+}
+
 // simavr's sleep callback: the AVR sleeps until an interrupt, the next timer event being
 // how_long cycles away. simavr's own callback sleeps that long in real time; this one never
 // throttles. It blocks on the pty (returning as soon as a byte comes) only when nothing is
@@ -138,6 +242,44 @@ static void runner_sleep(avr_t *avr, avr_cycle_count_t how_long)
         runner.wake = 1;
     else if (poll(&p, 1, how_long > runner.quiet ? RUNNER_IDLE_WAIT_MS : 0) > 0)
         runner.wake = 1;
+}
+
+// A write to a timer's interrupt flag register (TIFRn), write-one-to-clear as on the chip: a
+// flag written 1 is cleared with its pending interrupt, a flag written 0 is left alone.
+// simavr 1.6's own handler (avr_timer_write_pending) also drops a raised flag written 0:
+// `TIFR1 = 1 << OCF1B` (the silence alarm, from the receive interrupt, interrupts off) with an
+// overflow pending lost that overflow, and port_time_us() fell 32.768 ms behind (seen about
+// once a second under real-time traffic). Newer simavr does what this does.
+static void runner_tifr_write(struct avr_t *avr, avr_io_addr_t addr, uint8_t v, void *param)
+{
+    avr_timer_t *p = param;
+    int i;
+    if (p->overflow.raised.reg == addr && avr_regbit_from_value(avr, p->overflow.raised, v))
+        avr_clear_interrupt(avr, &p->overflow);
+    if (p->icr.raised.reg == addr && avr_regbit_from_value(avr, p->icr.raised, v))
+        avr_clear_interrupt(avr, &p->icr);
+    for (i = 0; i < AVR_TIMER_COMP_COUNT; i++)
+        if (p->comp[i].interrupt.raised.reg == addr && avr_regbit_from_value(avr, p->comp[i].interrupt.raised, v))
+            avr_clear_interrupt(avr, &p->comp[i].interrupt);
+}
+
+// Put runner_tifr_write in place of simavr's handler for every timer's TIFRn; returns how many
+static int runner_fix_tifr(avr_t *avr)
+{
+    avr_io_t *io;
+    int fixed = 0;
+    for (io = avr->io_port; io != NULL; io = io->next) {
+        avr_timer_t *p = (avr_timer_t *)io;
+        avr_io_addr_t addr;
+        if (io->kind == NULL || strcmp(io->kind, "timer") != 0 || p->overflow.raised.reg < 32)
+            continue;
+        addr = AVR_DATA_TO_IO(p->overflow.raised.reg);
+        if (addr < MAX_IOs && avr->io[addr].w.param == p && avr->io[addr].w.c != NULL) {
+            avr->io[addr].w.c = runner_tifr_write;
+            fixed++;
+        }
+    }
+    return fixed;
 }
 
 // simavr's messages: warnings and errors to stderr, never on stdout (it carries the PTY line)
@@ -205,6 +347,8 @@ int main(int argc, char **argv)
             mcu = argv[++i];
         } else if (strcmp(argv[i], "--freq") == 0 && i + 1 < argc) {
             freq = strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--realtime") == 0) {
+            runner.realtime = 1;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage, stdout);
             return 0;
@@ -236,7 +380,10 @@ int main(int argc, char **argv)
     snprintf(fw.mmcu, sizeof(fw.mmcu), "%s", mcu);
     avr_load_firmware(runner.avr, &fw);
     runner.avr->frequency = (uint32_t)freq;
-    runner.avr->sleep = runner_sleep;
+    runner.avr->sleep = runner.realtime ? runner_sleep_realtime : runner_sleep;
+    if (runner_fix_tifr(runner.avr) == 0)  /* simavr 1.6 loses a timer flag written 0: both modes */
+        fprintf(stderr, "simavr-runner: warning: no timer flag register found to fix\n");
+    runner.freq = freq;
     runner.quiet = (avr_cycle_count_t)freq / 1000000u * RUNNER_QUIET_US;
     if (runner_attach_uart(&runner) != 0) {
         fprintf(stderr, "simavr-runner: %s has no UART0\n", mcu);
@@ -256,18 +403,32 @@ int main(int argc, char **argv)
     sigaction(SIGPIPE, &sa, NULL);
     printf("PTY %s\n", path);
     fflush(stdout);
+    if (runner.realtime) {
+        prctl(PR_SET_TIMERSLACK, 1ul);   /* wake-ups to the microsecond, not 50 us late */
+        runner.cycle0 = runner.avr->cycle;
+        runner.host0_ns = runner_host_ns();
+    }
     while (!runner_stop) {
         state = avr_run(runner.avr);
         if (state == cpu_Done || state == cpu_Crashed)
             break;
-        /* input seen while the AVR slept, or now and then while it runs: never blocking */
+        /* input seen while the AVR slept, or now and then while it runs: never blocking
+           (--realtime: waiting here while emulated time is ahead of the host's) */
         if (runner.wake || runner.avr->cycle / RUNNER_POLL_CYCLES != polls) {
             polls = (unsigned long)(runner.avr->cycle / RUNNER_POLL_CYCLES);
+            if (runner.realtime && !runner.wake)
+                runner_pace(&runner);
             runner.wake = 0;
             runner_flush(&runner);
             runner_pump(&runner, 0);
         }
     }
+    if (runner.realtime)
+        fprintf(stderr, "simavr-runner: realtime: %.3f s emulated in %.3f s host; more than %.1f ms "
+                "behind host time at %lu of %lu checks, at most %.3f ms; %lu sleeps ended early by input\n",
+                (double)runner_emu_ns(&runner, runner.avr->cycle) / 1e9,
+                (double)(runner_host_ns() - runner.host0_ns) / 1e9, RUNNER_LATE_NS / 1e6,
+                runner.behind, runner.checks, (double)runner.max_behind_ns / 1e6, runner.early_wakes);
     runner_flush(&runner);
     close(slave);
     close(runner.master);
