@@ -58,7 +58,7 @@ def short(tmp_path):
                                             "altitude_m = 40.0\nvz_mps = -3.0\n")))
 
 
-def _assert_real_time_pass(result):
+def _assert_real_time_pass(result, max_drift_ppm=1000.0):
     assert result.error is None and result.passed, (result.error, result.checks)
     timing = result.summary["timing"]
     assert timing["mode"] == "realtime"
@@ -66,7 +66,7 @@ def _assert_real_time_pass(result):
     assert timing["commands_applied"] > 1500
     assert 20.0 <= timing["command_age_ms"]["p50"] <= 45.0  # one to two 50 Hz periods plus the link
     assert timing["device_step_time_us"]["max"] > 0
-    assert abs(timing["device_clock"]["drift_ppm"]) < 1000
+    assert abs(timing["device_clock"]["drift_ppm"]) < max_drift_ppm
     judged = {r["metric"]: r for r in result.checks}
     assert judged["command_age_p99_ms"]["applies"] and judged["command_age_p99_ms"]["passed"]
     assert (result.out_dir / "timing.png").stat().st_size > 10_000
@@ -103,7 +103,10 @@ def test_sil_real_time_against_lockstep_via_compare(short, criteria, tmp_path, c
 @pytest.mark.skipif(not HAVE_STM32, reason="needs gcc-arm-none-eabi, qemu-system-arm")
 def test_emulated_stm32_lands_in_real_time(short, criteria, tmp_path):
     rig = replace(load_rig(ROOT / "rigs/emu-stm32.toml"), timing="realtime")
-    timing = _assert_real_time_pass(fly(rig, short, out_dir=tmp_path / "run", criteria_path=criteria))
+    # QEMU's SysTick runs slow against the host clock when QEMU is held up (measured -0.2 % in
+    # CI, down to -2.5 % under load): the clock fit is what shows it, so it is bounded loosely.
+    timing = _assert_real_time_pass(fly(rig, short, out_dir=tmp_path / "run", criteria_path=criteria),
+                                    max_drift_ppm=50_000.0)
     assert timing["link_round_trip_us"]["p50"] > 500  # QEMU's USART: ~25 us a byte
 
 
