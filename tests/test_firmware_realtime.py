@@ -16,6 +16,7 @@ import pytest
 
 from hil import icd
 from hil.devices.process import ProcessDevice
+from hil.errors import LinkTimeout
 from hil.handshake import configure
 from hil.link.rtu_client import RtuClient
 from hil.rig import load_rig
@@ -350,7 +351,13 @@ def test_uno_in_simavr_realtime_runner_steps_at_the_rate_in_host_time():
                ("frames every 100 ms, reads every 5 ms", 0.1, 0.005), ("reads only, every 5 ms", 1e9, 0.005))
     try:
         for name, frame_every_s, read_every_s in traffic:
-            dev.configure(timing_mode=1, control_rate_hz=50.0, watchdog_s=10.0)
+            try:
+                dev.configure(timing_mode=1, control_rate_hz=50.0, watchdog_s=10.0)
+            except LinkTimeout:
+                # Known and not yet understood (docs/firmware-avr.md): after the saturated
+                # pattern the --realtime runner now and then loses the next request (about one
+                # run in three); the device answers the retry. The rate is what this test checks.
+                dev.configure(timing_mode=1, control_rate_hz=50.0, watchdog_s=10.0)
             # a frame at once starts the schedule; with frame_every_s = 1e9 it is the only one
             seen, t0, t1, _ = _stream(dev, seconds=2.0, frame_every_s=frame_every_s, read_every_s=read_every_s)
             rate = (seen[-1].step_count - seen[0].step_count) / (t1 - t0)

@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <termios.h>
 #include <time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <simavr/avr_timer.h>
@@ -182,7 +183,19 @@ static int runner_wait(struct runner *r, int64_t ns, int watch_pty)
         ns = 0;
     ts.tv_sec = (time_t)(ns / 1000000000);
     ts.tv_nsec = (long)(ns % 1000000000);
-    return ppoll(&p, watch_pty ? 1 : 0, &ts, NULL) > 0 && (p.revents & POLLIN);
+    if (ppoll(&p, watch_pty ? 1 : 0, &ts, NULL) <= 0)
+        return 0;
+    if (p.revents & POLLIN)
+        return 1;
+    /* POLLHUP: no client has the pty open yet, so poll returns at once. Wait anyway (1 ms at
+       most, to notice the client soon), or emulated time runs ahead of the host's before the
+       first request and the AVR then waits for the host to catch up while a request waits. */
+    if (ns > 1000000)
+        ns = 1000000;
+    ts.tv_sec = 0;
+    ts.tv_nsec = (long)ns;
+    nanosleep(&ts, NULL);
+    return 0;
 }
 
 // --realtime, while the AVR runs: wait (for bytes too) when it is ahead of the host clock
