@@ -83,7 +83,7 @@ def _format_value(value, unit: str) -> str:
 
 
 def cmd_land(args) -> int:
-    from hil.rig import Rig, load_rig
+    from hil.rig import Rig
     from hil.run import fly
     from plant.scenario import load_scenario
 

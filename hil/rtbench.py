@@ -73,7 +73,7 @@ def run_realtime_bench(rig_path: str, scenario_name: str = "terminal-descent", r
         if landing.summary["timing"]["overruns"]:
             print(f"  overrun causes (first {MAX_EVENTS}): the loop's own work {causes['loop']}, "
                   f"late wake-up {causes['wake-up']}")
-        print(f"  age attribution (median ms): "
+        print("  age attribution (median ms): "
               + ", ".join(f"{k} {v:.2f}" for k, v in f["age_attribution"].get("median_ms", {}).items()))
         sweep = out["rate_sweep"] = []
         short = replace(scenario, max_time_s=sweep_s)

@@ -44,3 +44,23 @@ def served_controller():
     yield path, registers, server
     server.stop()
     os.close(fd)
+
+
+# Real-time landings in the tests: a short flight and the criteria a shared CI machine can hold
+# (tests/test_realtime_landing.py explains the overrun allowance).
+REALTIME_MAX_OVERRUNS = 200  # 1 % of the physics steps of the short landing
+
+
+@pytest.fixture
+def realtime_criteria(tmp_path):
+    path = tmp_path / "ci-criteria.toml"
+    path.write_text(f"[overruns]\nmax = {REALTIME_MAX_OVERRUNS}\nwhy = 'a shared CI machine'\n")
+    return str(path)
+
+
+@pytest.fixture
+def short_landing(tmp_path):
+    """40 m, 3 m/s down: separation, touchdown and flyaway in about 43 s."""
+    from plant.scenario import load_scenario
+    return load_scenario(str(write_scenario(tmp_path, "short", extra="max_time_s = 80\n[initial]\n"
+                                            "altitude_m = 40.0\nvz_mps = -3.0\n")))

@@ -21,8 +21,7 @@ from hil.handshake import configure
 from hil.link.rtu_client import RtuClient
 from hil.rig import load_rig
 from hil.run import fly
-from plant.scenario import load_scenario
-from tests.conftest import ROOT, write_scenario
+from tests.conftest import REALTIME_MAX_OVERRUNS, ROOT
 
 HAVE_SIL = shutil.which("make") is not None and shutil.which("gcc") is not None
 HAVE_AVR = all(shutil.which(t) for t in ("avr-gcc", "avr-size", "make", "simavr"))
@@ -375,30 +374,17 @@ def test_uno_in_simavr_realtime_runner_steps_at_the_rate_in_host_time():
         assert dev.close() is None
 
 
-REALTIME_MAX_OVERRUNS = 200  # as tests/test_realtime_landing.py: 1 % of the physics steps, a shared VM
 
-
-@pytest.fixture
-def criteria(tmp_path):
-    path = tmp_path / "ci-criteria.toml"
-    path.write_text(f"[overruns]\nmax = {REALTIME_MAX_OVERRUNS}\nwhy = 'a shared CI machine'\n")
-    return str(path)
-
-
-@pytest.fixture
-def short(tmp_path):
-    return load_scenario(str(write_scenario(tmp_path, "short", extra="max_time_s = 80\n[initial]\n"
-                                            "altitude_m = 40.0\nvz_mps = -3.0\n")))
 
 
 @pytest.mark.timeout(240)
 @pytest.mark.skipif(not HAVE_AVR, reason="needs gcc-avr, avr-libc, simavr, libsimavr-dev")
-def test_uno_in_simavr_lands_in_real_time(short, criteria, tmp_path):
+def test_uno_in_simavr_lands_in_real_time(short_landing, realtime_criteria, tmp_path):
     """A real-time landing against the Uno image under simavr-runner --realtime (about 43 s of wall
     clock). The device clock follows the host's; a command is one to two 50 Hz periods old plus
     the line (an FC23 with 22 registers out and 26 back is ~10 ms at 115200 baud)."""
-    result = fly(load_rig(ROOT / "rigs/emu-uno-realtime.toml"), short, out_dir=tmp_path / "run",
-                 criteria_path=criteria)
+    result = fly(load_rig(ROOT / "rigs/emu-uno-realtime.toml"), short_landing, out_dir=tmp_path / "run",
+                 criteria_path=realtime_criteria)
     assert result.error is None and result.passed, (result.error, result.checks)
     timing = result.summary["timing"]
     clock = timing["device_clock"]

@@ -1,7 +1,6 @@
 """Real-time building blocks: pacing and the overrun policy, scheduling, the split FC23, timing figures, criteria."""
 
 import io
-import math
 import os
 import time
 

@@ -4,8 +4,8 @@ device fails a timing criterion; a lost link and a tripped device watchdog end t
 Each landing flies a short scenario (40 m, 3 m/s down: separation, touchdown, flyaway) in real
 time, about 43 s of wall clock.
 
-The landings are judged with the default criteria except that up to MAX_OVERRUNS overruns (1 % of
-the physics steps) are tolerated: CI runs in a shared virtual machine whose CPUs stall for a few
+The landings are judged with the default criteria except that up to REALTIME_MAX_OVERRUNS
+overruns (1 % of the physics steps) are tolerated: CI runs in a shared virtual machine whose CPUs stall for a few
 milliseconds now and then (on the dev VM the bare pacing loop, with no plant and no device, saw 0
 to 20 overruns a minute, depending on the neighbours). Those stalls are not what these tests are
 about; `hil bench --realtime` measures them against that baseline, and tests/test_realtime.py shows
@@ -32,8 +32,7 @@ from hil.timing import TimingRecorder
 from plant.model import Plant
 from hil.rig import Rig, load_rig
 from hil.run import fly
-from plant.scenario import load_scenario
-from tests.conftest import ROOT, write_scenario
+from tests.conftest import REALTIME_MAX_OVERRUNS, ROOT
 
 pytestmark = pytest.mark.timeout(240)
 HAVE_SIL = shutil.which("make") is not None and shutil.which("gcc") is not None
@@ -42,27 +41,14 @@ needs_sil = pytest.mark.skipif(not HAVE_SIL, reason="needs make and gcc")
 SIL = ROOT / "rigs/sil.toml"
 
 
-MAX_OVERRUNS = 200
 
-
-@pytest.fixture
-def criteria(tmp_path):
-    path = tmp_path / "ci-criteria.toml"
-    path.write_text(f"[overruns]\nmax = {MAX_OVERRUNS}\nwhy = 'a shared CI machine'\n")
-    return str(path)
-
-
-@pytest.fixture
-def short(tmp_path):
-    return load_scenario(str(write_scenario(tmp_path, "short", extra="max_time_s = 80\n[initial]\n"
-                                            "altitude_m = 40.0\nvz_mps = -3.0\n")))
 
 
 def _assert_real_time_pass(result, max_drift_ppm=1000.0):
     assert result.error is None and result.passed, (result.error, result.checks)
     timing = result.summary["timing"]
     assert timing["mode"] == "realtime"
-    assert timing["overruns"] <= MAX_OVERRUNS
+    assert timing["overruns"] <= REALTIME_MAX_OVERRUNS
     assert timing["commands_applied"] > 1500
     assert 20.0 <= timing["command_age_ms"]["p50"] <= 45.0  # one to two 50 Hz periods plus the link
     assert timing["device_step_time_us"]["max"] > 0
@@ -76,16 +62,17 @@ def _assert_real_time_pass(result, max_drift_ppm=1000.0):
     return timing
 
 
-def test_loopback_lands_in_real_time(short, criteria, tmp_path):
-    result = fly(replace(Rig(), timing="realtime"), short, out_dir=tmp_path / "run", criteria_path=criteria)
+def test_loopback_lands_in_real_time(short_landing, realtime_criteria, tmp_path):
+    result = fly(replace(Rig(), timing="realtime"), short_landing, out_dir=tmp_path / "run",
+                 criteria_path=realtime_criteria)
     _assert_real_time_pass(result)
 
 
 @needs_sil
-def test_sil_real_time_against_lockstep_via_compare(short, criteria, tmp_path, capsys):
+def test_sil_real_time_against_lockstep_via_compare(short_landing, realtime_criteria, tmp_path, capsys):
     scenario_file = tmp_path / "short.toml"
     code = main(["compare", "--rig", str(SIL), "--rig", str(SIL), "--timing", "lockstep", "--timing", "realtime",
-                 "--scenario", str(scenario_file), "--criteria", criteria, "--out", str(tmp_path / "cmp")])
+                 "--scenario", str(scenario_file), "--criteria", realtime_criteria, "--out", str(tmp_path / "cmp")])
     out = capsys.readouterr().out
     assert code == 0, out
     report = json.loads((tmp_path / "cmp/compare.json").read_text())
@@ -94,27 +81,27 @@ def test_sil_real_time_against_lockstep_via_compare(short, criteria, tmp_path, c
     moved = report["touchdown"]["rover_vz_at_contact_mps"]["diff"]
     assert moved is not None and abs(moved) <= 0.02
     summary = json.loads((tmp_path / "cmp/b-sil/summary.json").read_text())
-    assert summary["verdict"] == "PASS" and summary["timing"]["overruns"] <= MAX_OVERRUNS
+    assert summary["verdict"] == "PASS" and summary["timing"]["overruns"] <= REALTIME_MAX_OVERRUNS
     # Both clocks are CLOCK_MONOTONIC: the fitted offset is within the link's half round trip.
     assert abs(summary["timing"]["device_clock"]["offset_us"]) < 2000
     assert "judged on touchdown velocity only" in out
 
 
 @pytest.mark.skipif(not HAVE_STM32, reason="needs gcc-arm-none-eabi, qemu-system-arm")
-def test_emulated_stm32_lands_in_real_time(short, criteria, tmp_path):
+def test_emulated_stm32_lands_in_real_time(short_landing, realtime_criteria, tmp_path):
     rig = replace(load_rig(ROOT / "rigs/emu-stm32.toml"), timing="realtime")
     # QEMU's SysTick runs slow against the host clock when QEMU is held up (measured -0.2 % in
     # CI, down to -2.5 % under load): the clock fit is what shows it, so it is bounded loosely.
-    timing = _assert_real_time_pass(fly(rig, short, out_dir=tmp_path / "run", criteria_path=criteria),
-                                    max_drift_ppm=50_000.0)
+    result = fly(rig, short_landing, out_dir=tmp_path / "run", criteria_path=realtime_criteria)
+    timing = _assert_real_time_pass(result, max_drift_ppm=50_000.0)
     assert timing["link_round_trip_us"]["p50"] > 500  # QEMU's USART: ~25 us a byte
 
 
 @needs_sil
-def test_a_slow_device_fails_a_timing_criterion(short, criteria, tmp_path):
+def test_a_slow_device_fails_a_timing_criterion(short_landing, realtime_criteria, tmp_path):
     rig = replace(load_rig(SIL), timing="realtime",
                   command=("{firmware}/build/host/skycrane-sil", "--step-delay-us", "30000"))
-    result = fly(rig, short, out_dir=tmp_path / "run", criteria_path=criteria)
+    result = fly(rig, short_landing, out_dir=tmp_path / "run", criteria_path=realtime_criteria)
     assert result.error is None
     failed = {r["metric"] for r in result.checks if r["passed"] is False}
     assert failed == {"device_step_p99_ms", "command_age_p99_ms"}  # it still lands: only timing fails
@@ -124,10 +111,10 @@ def test_a_slow_device_fails_a_timing_criterion(short, criteria, tmp_path):
 
 
 @needs_sil
-def test_a_lost_link_names_time_and_phase_and_keeps_telemetry(short, tmp_path):
+def test_a_lost_link_names_time_and_phase_and_keeps_telemetry(short_landing, tmp_path):
     rig = replace(load_rig(SIL), timing="realtime",
                   command=("timeout", "-s", "KILL", "3", "{firmware}/build/host/skycrane-sil"))
-    result = fly(rig, short, out_dir=tmp_path / "run")
+    result = fly(rig, short_landing, out_dir=tmp_path / "run")
     assert result.error is not None and "link lost at t=" in result.error
     lost = result.summary["link_lost"]
     assert lost["phase"] in ("POWERED_DESCENT", "CONSTANT_VELOCITY") and 1.0 < lost["t"] < 4.0
@@ -136,7 +123,7 @@ def test_a_lost_link_names_time_and_phase_and_keeps_telemetry(short, tmp_path):
     assert rows > 50 and result.summary["cycles"] == rows
 
 
-def test_a_tripped_device_watchdog_stops_the_run(short):
+def test_a_tripped_device_watchdog_stops_the_run(short_landing):
     """A device whose watchdog has tripped (frames stopped for longer than watchdog_s) answers
     LINK_LOST; the executive ends the run on the first such reply, naming time and phase."""
     device = LoopbackDevice()
@@ -148,7 +135,7 @@ def test_a_tripped_device_watchdog_stops_the_run(short):
                                                                   0.0, 9]),
                             icd.COMMANDS.base, icd.COMMANDS.length)
             time.sleep(0.3)  # no frames: the device's watchdog trips
-            plant = Plant(short.params, short.initial, np.random.default_rng(1))
+            plant = Plant(short_landing.params, short_landing.initial, np.random.default_rng(1))
             executive = RealtimeExecutive(plant, link, 50.0, [], Pacer(OverrunPolicy()), TimingRecorder())
             with pytest.raises(LinkLost, match=r"link lost at t=0\.0\d\d s in STANDBY .*watchdog"):
                 executive.run(10.0)
