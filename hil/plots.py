@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # files only; no display needed on a bench PC or in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
 from hil import icd  # noqa: E402
+from hil.timing import stats  # noqa: E402
 
 PLOT_FILE = "landing.png"
 _EVENTS = (("separation_time_s", "separation", "tab:blue"), ("contact_time_s", "contact", "tab:green"),
@@ -105,8 +106,7 @@ def plot_timing(rows, lateness_us: list[float], out_dir: Path, title: str) -> Pa
     for ax, (label, values) in zip(axes.flat, panels):
         if values:
             ax.hist(values, bins=60, color="tab:blue", alpha=0.8, log=True)
-            ordered = sorted(values)
-            p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+            p99 = stats(values)["p99"]
             ax.axvline(p99, color="tab:red", linestyle="--", label=f"p99 {p99:.3g}")
             ax.legend(loc="upper right")
         ax.set_xlabel(label)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -249,8 +248,7 @@ def _events(plant, metrics: dict) -> list[dict]:
 
 
 def _stats(samples: list[float]) -> dict:
-    if not samples:
-        return {}
-    ordered = sorted(samples)
-    return {"mean": statistics.fmean(ordered), "p50": ordered[len(ordered) // 2],
-            "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], "max": ordered[-1]}
+    """timing.stats without the count (the lockstep summary's established keys)."""
+    figures = stats(samples)
+    figures.pop("n", None)
+    return figures

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -87,13 +88,12 @@ class TimingRecorder:
 
 
 def stats(samples) -> dict:
-    """mean, p50, p99, max of a sample list ({} when empty)."""
-    values = [float(v) for v in samples if v == v]
-    if not values:
+    """n, mean, p50, p99, max of the samples that are not NaN ({} when there are none)."""
+    ordered = sorted(float(v) for v in samples if v == v)
+    if not ordered:
         return {}
-    ordered = sorted(values)
     n = len(ordered)
-    return {"n": n, "mean": sum(ordered) / n, "p50": ordered[n // 2],
+    return {"n": n, "mean": statistics.fmean(ordered), "p50": ordered[n // 2],
             "p99": ordered[min(n - 1, int(0.99 * n))], "max": ordered[-1]}
 
 
