@@ -95,12 +95,19 @@ class RealtimeExecutive:
         self.frames_sent = 0
         self.control_ticks = 0               # frames due (a frame is not sent while a reply is overdue)
         self.phase = "STANDBY"
-        self.round_trips_us: list[float] = []
-        self.device_step_us: list[int] = []
         self._sent: dict[int, tuple[float, int, object]] = {}  # frame -> (plant t, sent ns, sensors)
         self._last_step_count = -1
         self._pending = None   # the request on the wire
         self._reply = None     # (pending, registers, received ns): complete, applied at the next tick
+
+    @property
+    def round_trips_us(self) -> list[float]:
+        return [r.round_trip_us for r in self.timing.rows]
+
+    @property
+    def device_step_us(self) -> list[int]:
+        """The device's step times, once per step (a repeated command is not a new step)."""
+        return [r.step_time_us for r in self.timing.rows if r.fresh]
 
     def _look_for_reply(self) -> None:
         """Non-blocking: note the reply's registers and arrival time once it is complete."""
@@ -130,16 +137,16 @@ class RealtimeExecutive:
                     return f"time limit {max_time_s:g} s"
                 pacer.wait(tick * self.physics_dt, self._look_for_reply if self._pending else None)
                 started = time.monotonic_ns()
-                work = "physics"
+                work = []  # what this tick does besides physics, for an overrun's cause
                 self._look_for_reply()
                 if self._reply is not None:
                     self._apply(*self._reply)
-                    work = "apply a reply + physics"
+                    work.append("apply a reply")
                 if plant.t >= self.control_ticks * self.control_dt - 1e-9:
                     self.control_ticks += 1
                     if self._pending is None:
                         self._pending = self._send()
-                        work = work.replace("physics", "send a frame + physics")
+                        work.append("send a frame")
                     else:
                         # The previous reply is overdue. Modbus RTU allows one request on the
                         # line, so this frame is not sent; the plant goes on (a slow device
@@ -147,7 +154,7 @@ class RealtimeExecutive:
                         self.timing.late_replies += 1
                 plant.advance(self.physics_dt)
                 tick += 1
-                pacer.note_work(work, time.monotonic_ns() - started, period_ns)
+                pacer.note_work(" + ".join(work + ["physics"]), time.monotonic_ns() - started, period_ns)
             return "descent stage on the ground"
         finally:
             sys.setswitchinterval(switch_interval)
@@ -192,9 +199,6 @@ class RealtimeExecutive:
                             used_sent_ns, command.step_count, fresh, command.frame_rx_tick_us,
                             command.step_tick_us, command.step_time_us, command.read_tick_us)
         self.timing.record(row)
-        self.round_trips_us.append(row.round_trip_us)
-        if fresh:
-            self.device_step_us.append(command.step_time_us)
         self.cycles += 1
         sensors = self._sent[pending.frame][2]
         for observe in self.observers:
