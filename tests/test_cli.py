@@ -103,7 +103,7 @@ def test_device_failing_mid_run_keeps_what_was_recorded(tmp_path, served_control
     step = registers._step
 
     def failing_step():
-        if registers.steps >= 300:
+        if registers.step_count >= 300:
             raise DeviceFailure("simulated device crash")
         step()
     registers._step = failing_step

@@ -31,7 +31,7 @@ def test_fc23_runs_one_control_step_and_echoes_the_frame(link):
     reply = client.read_write(icd.SENSORS.base, sensor_frame(5, 100_000), icd.COMMANDS.base, icd.COMMANDS.length)
     command = icd.COMMANDS.decode_map(reply)
     assert command["frame"] == 5 and command["state"] == icd.ControllerState.POWERED_DESCENT
-    assert 0.0 < command["throttle"] <= 1.0 and registers.steps == 1
+    assert 0.0 < command["throttle"] <= 1.0 and registers.step_count == 1
     assert command["step_count"] == 1 and command["frame_rx_tick_us"] == command["step_tick_us"]
 
 
@@ -41,7 +41,7 @@ def test_a_config_write_starts_a_new_run(link):
     client.write_registers(icd.CONFIG.base, icd.encode_config(registers.controller.config))
     command = icd.COMMANDS.decode_map(client.read_holding(icd.COMMANDS.base, icd.COMMANDS.length))
     assert (command["state"], command["step_count"], command["frame"]) == (icd.ControllerState.STANDBY, 0, 0)
-    assert command["td_time_us"] == icd.TD_NOT_DECLARED and registers.steps == 0
+    assert command["td_time_us"] == icd.TD_NOT_DECLARED and registers.step_count == 0
 
 
 def test_config_write_in_range_takes_effect(link):
@@ -83,7 +83,7 @@ def test_read_only_blocks_and_partial_sensor_frames_are_refused(link):
         with pytest.raises(ModbusExceptionReply) as err:
             client.write_register(address, 1)
         assert err.value.code == 2
-    assert registers.steps == 0
+    assert registers.step_count == 0
 
 
 def test_a_limit_value_is_accepted_although_its_float32_lies_above_it(link):

@@ -86,11 +86,6 @@ class ControllerRegisters:
         self.link_lost = False
 
     @property
-    def steps(self) -> int:
-        """Control steps run since the config was written (the command block's step_count)."""
-        return self.step_count
-
-    @property
     def realtime(self) -> bool:
         return int(self.controller.config["timing_mode"]) == icd.TimingMode.REALTIME
 
