@@ -172,10 +172,14 @@ static int64_t host_now_ms(void)
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-// Arm the one-shot timer `wait_us` from now (at least 1 us), or disarm it for APP_POLL_IDLE
-static void host_arm(int timer_fd, uint32_t wait_us)
+// Arm the one-shot timer `wait_us` from now (at least 1 us), or disarm it for APP_POLL_IDLE.
+// `armed` says whether it may be running: lockstep never arms it, and then costs no syscall.
+static void host_arm(int timer_fd, uint32_t wait_us, int *armed)
 {
     struct itimerspec spec;
+    if (wait_us == APP_POLL_IDLE && !*armed)
+        return;
+    *armed = wait_us != APP_POLL_IDLE;
     memset(&spec, 0, sizeof(spec));
     if (wait_us != APP_POLL_IDLE) {
         if (wait_us == 0u)
@@ -198,9 +202,10 @@ static void host_serve(int in_fd, int idle_ms, int timer_fd)
     uint8_t buf[512];
     struct pollfd fds[3];
     int64_t idle_deadline = -1;                  /* ms, while bytes since the last silence wait */
+    int armed = 0;                               /* the step timer may be running */
     for (;;) {
         int ready, timeout = -1;
-        host_arm(timer_fd, app_poll(&host_app)); /* runs a due step or the watchdog */
+        host_arm(timer_fd, app_poll(&host_app), &armed); /* runs a due step or the watchdog */
         if (idle_deadline >= 0) {
             int64_t left = idle_deadline - host_now_ms();
             timeout = left > 0 ? (int)left : 0;
