@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from hil import metrics
 from hil.errors import ConfigError
 
 NOT_MEASURED = float("nan")
@@ -33,9 +33,17 @@ class Criterion:
             return value is self.equals
         if value is None or isinstance(value, bool) or math.isnan(value):
             return False  # not measured (no contact, no declaration) never passes
-        if self.minimum is not None and value < self.minimum:
+        value, low, high = (self._quantised(v) for v in (value, self.minimum, self.maximum))
+        if low is not None and value < low:
             return False
-        return self.maximum is None or value <= self.maximum
+        return high is None or value <= high
+
+    def _quantised(self, number):
+        """A time in whole microseconds (the metric's quantum), so a limit is exact."""
+        metric = metrics.BY_NAME.get(self.metric)
+        if number is None or metric is None or not metric.quantum:
+            return number
+        return round(number / metric.quantum)
 
 
 class LandingJudge:
@@ -109,9 +117,9 @@ def _or_nan(value: float | None) -> float:
 
 
 def load_criteria(path: str | Path | None = None) -> list[Criterion]:
-    """The default criteria, with any entries from `path` replacing the defaults of the same name."""
-    defaults = resources.files("hil").joinpath("data/criteria.toml").read_text()
-    merged = _parse(tomllib.loads(defaults), "built-in criteria")
+    """The default criteria (hil/metrics.py), with any entries from `path` replacing the defaults
+    of the same name."""
+    merged = _parse(metrics.default_criteria_table(), "built-in criteria")
     if path is not None:
         path = Path(path)
         try:
@@ -119,48 +127,67 @@ def load_criteria(path: str | Path | None = None) -> list[Criterion]:
             data = tomllib.loads(text)
         except FileNotFoundError:
             raise ConfigError(f"criteria file not found: {path}") from None
+        except IsADirectoryError:
+            raise ConfigError(f"criteria file {path} is a folder, not a file") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read criteria file {path}: {exc.strerror}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: malformed TOML: {exc}") from None
         merged.update(_parse(data, str(path)))
     return list(merged.values())
 
 
-# Measured in real-time runs only; a lockstep run reports their criteria as not applicable.
-TIMING_METRICS = ("overruns", "lateness_p99_ms", "command_age_p99_ms", "device_step_p99_ms",
-                  "link_round_trip_p99_ms")
-_METRICS = ("rover_vz_at_contact_mps", "rover_vh_at_contact_mps", "td_latency_s", "cut_before_contact",
-            "min_clearance_m", "flyaway_distance_m", "propellant_left_kg", "contact_time_s",
-            "throttle_drop_frac") + TIMING_METRICS
-
-
 def _parse(data: dict, where: str) -> dict[str, Criterion]:
     out = {}
     for metric, spec in data.items():
-        if metric not in _METRICS:
-            raise ConfigError(f"{where}: unknown metric {metric!r} (known: {', '.join(_METRICS)})")
+        if metric not in metrics.BY_NAME:
+            raise ConfigError(f"{where}: unknown metric {metric!r} (known: {', '.join(metrics.NAMES)})")
         if not isinstance(spec, dict) or not spec.keys() & {"min", "max", "equals"}:
             raise ConfigError(f"{where}: {metric} needs min, max or equals")
         for key, value in spec.items():
             if key in ("min", "max") and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise ConfigError(f"{where}: {metric}.{key} must be a number, got {value!r}")
+            if key in ("min", "max") and not math.isfinite(value):
+                raise ConfigError(f"{where}: {metric}.{key} must be a finite number, got {value!r}")
             if key == "equals" and not isinstance(value, bool):
                 raise ConfigError(f"{where}: {metric}.equals must be true or false, got {value!r}")
             if key not in ("min", "max", "equals", "why"):
                 raise ConfigError(f"{where}: {metric} has unknown key {key!r} (min, max, equals, why)")
+        if "min" in spec and "max" in spec and spec["min"] > spec["max"]:
+            raise ConfigError(f"{where}: {metric}.min {spec['min']:g} is above its max {spec['max']:g}")
         out[metric] = Criterion(metric, spec.get("min"), spec.get("max"), spec.get("equals"),
                                 spec.get("why", ""))
     return out
 
 
-def judge(metrics: dict, criteria: list[Criterion]) -> tuple[bool, list[dict]]:
-    """Each criterion against its metric; the landing passes only if all that apply do.
+def judge(values: dict, criteria: list[Criterion]) -> tuple[bool, list[dict]]:
+    """Each criterion against its metric; the controller passes only if every criterion that
+    applies and judges the controller does. Rows that judge the rig (its pacing, its link) are
+    the test's validity: see invalid_reason().
 
     A timing criterion does not apply to a lockstep run (its metric is absent): its row says so
     and does not count. Any other missing metric fails."""
     rows = []
     for c in criteria:
-        applies = c.metric in metrics or c.metric not in TIMING_METRICS
-        rows.append({"metric": c.metric, "value": metrics.get(c.metric), "criterion": c.describe(),
-                     "passed": c.passes(metrics.get(c.metric)) if applies else None,
-                     "applies": applies, "why": c.why})
-    return all(r["passed"] for r in rows if r["applies"]), rows
+        applies = c.metric in values or c.metric not in metrics.TIMING_NAMES
+        judges = metrics.RIG if c.metric in metrics.RIG_JUDGED else metrics.CONTROLLER
+        rows.append({"metric": c.metric, "value": values.get(c.metric), "criterion": c.describe(),
+                     "passed": c.passes(values.get(c.metric)) if applies else None,
+                     "applies": applies, "judges": judges, "why": c.why})
+    return all(r["passed"] for r in rows if r["applies"] and r["judges"] == metrics.CONTROLLER), rows
+
+
+def invalid_reason(rows: list[dict], values: dict) -> str | None:
+    """Why the run was not a valid test of the controller (a rig criterion failed), or None."""
+    broken = [r for r in rows if r["applies"] and r["judges"] == metrics.RIG and not r["passed"]]
+    if not broken:
+        return None
+    parts = []
+    for row in broken:
+        label, unit = metrics.label(row["metric"])
+        parts.append(f"{label} {metrics.format_value(row['value'], unit)} outside {row['criterion']}")
+    reason = "; ".join(parts)
+    if any(r["metric"] in ("overruns", "lateness_p99_ms") for r in broken) and "overruns_machine" in values:
+        reason = (f"the rig could not hold real time: {reason} ({values['overruns_machine']} late wake-ups of "
+                  f"this machine, {values['overruns_testbed']} from the testbed's own work)")
+    return reason

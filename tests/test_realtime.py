@@ -13,7 +13,7 @@ from hil.link.rtu_client import RtuClient
 from hil.pacing import OverrunAbort, OverrunPolicy, Pacer, Scheduling
 from hil.rig import load_rig
 from hil.timing import CommandTiming, attribution, clock_fit, stats
-from hil.verdict import judge, load_criteria
+from hil.verdict import invalid_reason, judge, load_criteria
 from tests.conftest import write_rig
 
 pytestmark = pytest.mark.timeout(30)
@@ -160,10 +160,19 @@ def test_timing_criteria_do_not_apply_to_lockstep_but_judge_real_time():
     timing = {"overruns": 0, "lateness_p99_ms": 0.1, "command_age_p99_ms": 30.0, "device_step_p99_ms": 0.2,
               "link_round_trip_p99_ms": 0.5}
     assert judge({**landing, **timing}, criteria)[0]
-    passed, rows = judge({**landing, **timing, "overruns": 2}, criteria)
-    assert not passed and [r["metric"] for r in rows if r["passed"] is False] == ["overruns"]
+    assert invalid_reason(judge({**landing, **timing}, criteria)[1], timing) is None
+    # Overruns are the rig's and the machine's: over budget, the run is not a valid test (INCONCLUSIVE),
+    # and the controller is not failed for it.
+    stalled = {**landing, **timing, "overruns": 2, "overruns_machine": 2, "overruns_testbed": 0}
+    passed, rows = judge(stalled, criteria)
+    assert passed and [r["metric"] for r in rows if r["passed"] is False] == ["overruns"]
+    reason = invalid_reason(rows, stalled)
+    assert reason.startswith("the rig could not hold real time: physics overruns 2 outside <= 0")
+    assert "2 late wake-ups of this machine, 0 from the testbed's own work" in reason
+    # Command age is the device's answer time: over its limit the controller fails.
     passed, rows = judge({**landing, **timing, "command_age_p99_ms": 95.0}, criteria)
     assert not passed and [r["metric"] for r in rows if r["passed"] is False] == ["command_age_p99_ms"]
+    assert invalid_reason(rows, timing) is None
 
 
 @pytest.mark.parametrize("body, complaint", [
