@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from hil.linkbench import measure_link_overhead
-from hil.rig import Rig
-from hil.run import fly
+from hil.run import NOTHING, Outputs, Run
+from hil.session import Session
 from plant.model import Plant
 from plant.scenario import load_scenario
 
 LANDING_TARGET_S = 5.0
+MIL_RATIO_TARGET = 150.0   # in-process MIL, outputs off: simulated over wall time
 
 
 def plant_substep_us(seconds: float = 20.0) -> float:
@@ -30,16 +31,31 @@ def plant_substep_us(seconds: float = 20.0) -> float:
     return (time.perf_counter() - started) / steps * 1e6
 
 
+def mil_landing_ratio(runs: int = 5) -> dict:
+    """The nominal landing on the in-process MIL rig with no outputs at all, on one session."""
+    walls, sim = [], 0.0
+    with Session("mil") as session:
+        for _ in range(runs):
+            result = session.fly(Run(load_scenario("nominal"), outputs=NOTHING))
+            walls.append(result.summary["wall_time_s"])
+            sim = result.summary["sim_time_s"]
+    median = statistics.median(walls)
+    return {"runs": runs, "sim_s": sim, "wall_s": {"min": min(walls), "median": median, "max": max(walls)},
+            "ratio_median": sim / median, "target_ratio": MIL_RATIO_TARGET}
+
+
 def run_bench(runs: int = 3, json_path: str | None = None) -> dict:
     scenario = load_scenario("nominal")
     walls, sims, verdicts = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(runs):
-            result = fly(Rig(), scenario, out_dir=Path(tmp) / f"run{i}")
+            with Session("loopback") as session:
+                result = session.fly(Run(scenario, outputs=Outputs(Path(tmp) / f"run{i}", report=False)))
             walls.append(result.summary["wall_time_s"])
             sims.append(result.summary["sim_time_s"])
             verdicts.append(result.summary["verdict"])
             round_trip = result.summary["link_round_trip_us"]
+    mil = mil_landing_ratio(max(runs, 3))
     link = measure_link_overhead()
     figures = {
         "landing_wall_s": {"min": min(walls), "median": statistics.median(walls), "max": max(walls)},
@@ -48,6 +64,7 @@ def run_bench(runs: int = 3, json_path: str | None = None) -> dict:
         "landing_verdicts": verdicts,
         "landing_link_round_trip_us": round_trip,
         "link": link,
+        "mil_in_process": mil,
         "plant_substep_us": plant_substep_us(),
         "target_landing_wall_s": LANDING_TARGET_S,
     }
@@ -62,6 +79,9 @@ def run_bench(runs: int = 3, json_path: str | None = None) -> dict:
           f"{link['rtu']['mean_us']:.0f} us (p99 {link['rtu']['p99_us']:.0f}); raw pty echo of the same "
           f"bytes {link['raw']['mean_us']:.0f} us (p99 {link['raw']['p99_us']:.0f}); "
           f"overhead {link['overhead_mean_us']:.0f} us per cycle")
+    print(f"in-process MIL landing, outputs off: wall median {mil['wall_s']['median']:.3f} s (best "
+          f"{mil['wall_s']['min']:.3f}) over {mil['runs']} runs = {mil['ratio_median']:.0f}x real time; target >= "
+          f"{MIL_RATIO_TARGET:.0f}x: {'met' if mil['ratio_median'] >= MIL_RATIO_TARGET else 'MISSED'}")
     print(f"plant: {figures['plant_substep_us']:.1f} us per substep (dynamics, RK4 and sensor models)")
     if json_path:
         Path(json_path).write_text(json.dumps(figures, indent=2) + "\n")

@@ -17,15 +17,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from hil import metrics  # noqa: E402
 from hil.run import RunResult  # noqa: E402
 from hil.telemetry import TELEMETRY_FILE, json_safe, read_telemetry  # noqa: E402
 
 COMPARE_FILE = "compare.json"
 PLOT_FILE = "compare.png"
 COMMANDS = ("cmd_throttle", "cmd_tilt_x_rad", "cmd_tilt_y_rad")
-TOUCHDOWN_METRICS = ("rover_vz_at_contact_mps", "rover_vh_at_contact_mps", "contact_time_s",
-                     "td_latency_s", "min_clearance_m", "flyaway_distance_m", "throttle_drop_frac",
-                     "propellant_left_kg")
 
 
 @dataclass(frozen=True)
@@ -39,8 +37,7 @@ class Tolerances:
 
 def compare_runs(a: RunResult, b: RunResult, tolerances: Tolerances) -> dict:
     """Differences between two runs' command streams, state transitions and touchdown metrics."""
-    ta = read_telemetry(a.out_dir / TELEMETRY_FILE)
-    tb = read_telemetry(b.out_dir / TELEMETRY_FILE)
+    ta, tb = _columns(a), _columns(b)
     n = min(len(ta["cycle"]), len(tb["cycle"]))
     same_state = [ta["cmd_state"][i] == tb["cmd_state"][i] for i in range(n)]
     commands = {}
@@ -53,14 +50,14 @@ def compare_runs(a: RunResult, b: RunResult, tolerances: Tolerances) -> dict:
         commands[key.removeprefix("cmd_")] = {"max_abs_diff": worst,
                                               "cycle": None if at is None else int(ta["cycle"][at])}
     transitions = _transition_offsets(_transitions(ta), _transitions(tb))
-    metrics = {m: {"a": a.metrics.get(m), "b": b.metrics.get(m),
-                   "diff": _diff(a.metrics.get(m), b.metrics.get(m))} for m in TOUCHDOWN_METRICS}
+    touchdown = {m: {"a": a.metrics.get(m), "b": b.metrics.get(m),
+                     "diff": _diff(a.metrics.get(m), b.metrics.get(m))} for m in metrics.COMPARED}
     timings = (a.summary["timing"]["mode"], b.summary["timing"]["mode"])
     checks = {
         "commands": all(c["max_abs_diff"] <= tolerances.command for c in commands.values()),
         "transitions": all(t["offset"] is not None and abs(t["offset"]) <= tolerances.cycles
                            for t in transitions),
-        "touchdown_velocity": all(_within(metrics[m]["diff"], tolerances.velocity_mps)
+        "touchdown_velocity": all(_within(touchdown[m]["diff"], tolerances.velocity_mps)
                                   for m in ("rover_vz_at_contact_mps", "rover_vh_at_contact_mps")),
     }
     if "realtime" in timings:
@@ -75,12 +72,22 @@ def compare_runs(a: RunResult, b: RunResult, tolerances: Tolerances) -> dict:
         "cycles_with_different_state": same_state.count(False),
         "commands": commands,
         "transitions": transitions,
-        "touchdown": metrics,
+        "touchdown": touchdown,
         "tolerances": {"command": tolerances.command, "cycles": tolerances.cycles,
                        "velocity_mps": tolerances.velocity_mps},
         "checks": checks,
         "same": all(checks.values()),
     }
+
+
+_COLUMNS = ("cycle", "truth_t", "cmd_state") + COMMANDS
+
+
+def _columns(result: RunResult) -> dict[str, list]:
+    """The columns compared, from the run's in-memory record (or its telemetry.csv without one)."""
+    if result.record is not None:
+        return {name: result.record[name].tolist() for name in _COLUMNS}
+    return read_telemetry(result.out_dir / TELEMETRY_FILE)
 
 
 def _transitions(columns: dict) -> list[tuple[int, int]]:
@@ -121,9 +128,9 @@ def _within(diff, tolerance: float) -> bool:
 
 
 def write_comparison(report: dict, a: RunResult, b: RunResult, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / COMPARE_FILE).write_text(json.dumps(json_safe(report), indent=2) + "\n")
-    ta = read_telemetry(a.out_dir / TELEMETRY_FILE)
-    tb = read_telemetry(b.out_dir / TELEMETRY_FILE)
+    ta, tb = _columns(a), _columns(b)
     rows = (("throttle [-]", "cmd_throttle"), ("tilt x [rad]", "cmd_tilt_x_rad"),
             ("tilt y [rad]", "cmd_tilt_y_rad"), ("controller state", "cmd_state"))
     fig, axes = plt.subplots(len(rows) + 1, 1, figsize=(12, 12), sharex=True)

@@ -71,7 +71,7 @@ def plot_landing(columns: dict[str, list], metrics: dict, out_dir: Path, title: 
 
 def _sky_crane_window(metrics: dict, t: list) -> tuple[float, float] | None:
     start = metrics.get("separation_time_s")
-    if start is None or not math.isfinite(start) or not t:
+    if start is None or not math.isfinite(start) or len(t) == 0:
         return None
     end = metrics.get("cut_time_s")
     end = end if end is not None and math.isfinite(end) else t[-1]

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from hil.pacing import MAX_EVENTS, OverrunPolicy, Pacer, Scheduling
 from hil.rig import load_rig
-from hil.run import fly
+from hil.run import Outputs, Run
+from hil.session import Session
 from hil.timing import stats
-from plant.scenario import load_scenario
+from plant.scenario import Scenario, load_scenario
 
 LATENESS_P99_TARGET_MS = 0.5
 
@@ -56,8 +57,11 @@ def run_realtime_bench(rig_path: str, scenario_name: str = "terminal-descent", r
     print(f"bare pacing loop, {baseline_s:g} s at {physics_hz:g} Hz ({base['scheduling']}): lateness p50 "
           f"{base['lateness_us']['p50']:.1f} us, p99 {base['lateness_us']['p99']:.1f} us, max "
           f"{base['lateness_us']['max']:.0f} us; overruns {base['overruns']} (this machine's own, no plant or device)")
-    with tempfile.TemporaryDirectory() as tmp:
-        landing = fly(replace(rig, timing="realtime", control_rate_hz=50.0), scenario, out_dir=Path(tmp) / "landing")
+    with tempfile.TemporaryDirectory() as tmp, Session(rig) as session:
+        def fly(rate_hz: float, flown: Scenario, folder: str):
+            return session.fly(Run(flown, rig=replace(rig, timing="realtime", control_rate_hz=rate_hz),
+                                   outputs=Outputs(Path(tmp) / folder, report=False)))
+        landing = fly(50.0, scenario, "landing")
         f = out["landing"] = _figures(landing.summary)
         lat, age = f["lateness_us"], f["command_age_ms"]
         print(f"{scenario.name} against {rig.name}, 50 Hz control, {out['physics_rate_hz']:g} Hz physics, "
@@ -78,8 +82,7 @@ def run_realtime_bench(rig_path: str, scenario_name: str = "terminal-descent", r
         sweep = out["rate_sweep"] = []
         short = replace(scenario, max_time_s=sweep_s)
         for rate in rates:
-            result = fly(replace(rig, timing="realtime", control_rate_hz=float(rate)), short,
-                         out_dir=Path(tmp) / f"rate{rate}")
+            result = fly(float(rate), short, f"rate{rate}")
             t = result.summary["timing"]
             row = {"control_rate_hz": rate, "overruns": t["overruns"], "causes": _causes(result.summary),
                    "lateness_p99_us": t["lateness_us"]["p99"],

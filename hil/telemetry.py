@@ -5,35 +5,27 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import astuple, fields
 from pathlib import Path
 
-from hil import icd
+from hil.record import COLUMNS, cycle_row
 
 TELEMETRY_FILE = "telemetry.csv"
 SUMMARY_FILE = "summary.json"
-_STATES = set(icd.ControllerState)
 _FLUSH_EVERY = 50  # rows; a crash or Ctrl-C loses at most this much, and close() flushes the rest
 
 
 class TelemetryWriter:
-    """Streams cycle rows to CSV as they happen, so an interrupted run keeps what it flew."""
+    """Observer: streams cycle rows to CSV as they happen, so an interrupted run keeps what it flew."""
 
-    def __init__(self, out_dir: Path, truth_cls, sensor_cls) -> None:
+    def __init__(self, out_dir: Path) -> None:
         self.path = out_dir / TELEMETRY_FILE
         self._file = self.path.open("w", newline="")
         self._csv = csv.writer(self._file)
-        self._truth_names = [f.name for f in fields(truth_cls)]
-        self._sensor_names = [f.name for f in fields(sensor_cls)]
-        self._csv.writerow(["cycle", "state_name"]
-                           + [f"truth_{n}" for n in self._truth_names]
-                           + [f"sensor_{n}" for n in self._sensor_names]
-                           + [f"cmd_{n}" for n in icd.COMMANDS.names])
+        self._csv.writerow(COLUMNS)
         self.rows = 0
 
-    def record(self, cycle: int, truth, sensors, command) -> None:
-        state = icd.ControllerState(command.state).name if command.state in _STATES else "?"
-        self._csv.writerow([cycle, state, *astuple(truth), *astuple(sensors), *command])
+    def observe(self, cycle: int, truth, sensors, command, retries: int, misses: int) -> None:
+        self._csv.writerow(cycle_row(cycle, truth, sensors, command, retries, misses))
         self.rows += 1
         if self.rows % _FLUSH_EVERY == 0:
             self._file.flush()

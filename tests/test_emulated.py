@@ -11,9 +11,9 @@ import subprocess
 
 import pytest
 
+from hil.api import land
 from hil.compare import Tolerances, compare_runs
 from hil.rig import Rig, load_rig
-from hil.run import fly
 from plant.scenario import load_scenario
 from tests.conftest import ROOT
 
@@ -29,11 +29,11 @@ UNO_RAM_BYTES = 2048
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    return fly(Rig(), load_scenario("nominal"), out_dir=tmp_path_factory.mktemp("reference"))
+    return land(load_scenario("nominal"), rig=Rig(), out=tmp_path_factory.mktemp("reference"))
 
 
 def _fly_and_compare(rig_name, reference, tmp_path, kind_name):
-    result = fly(load_rig(ROOT / "rigs" / rig_name), load_scenario("nominal"), out_dir=tmp_path)
+    result = land(load_scenario("nominal"), rig=load_rig(ROOT / "rigs" / rig_name), out=tmp_path)
     assert result.error is None and result.passed, (result.error, result.checks)
     assert result.summary["device"]["device_kind_name"] == kind_name
     assert result.summary["device_step_time_us"]["max"] > 0  # the MCU timed its own step
@@ -63,7 +63,7 @@ def test_uno_at_one_megabaud_lands(reference, tmp_path):
     rig = rig.replace('"BOARD=uno"', '"BOARD=uno", "BAUD=1000000"').replace("baudrate = 115200", "baudrate = 1000000")
     path = tmp_path / "emu-uno-1M.toml"
     path.write_text(rig)
-    result = fly(load_rig(path), load_scenario("nominal"), out_dir=tmp_path / "run")
+    result = land(load_scenario("nominal"), rig=load_rig(path), out=tmp_path / "run")
     assert result.error is None and result.passed, (result.error, result.checks)
 
 

@@ -15,12 +15,12 @@ import time
 import pytest
 
 from hil import icd
+from hil.api import land
 from hil.devices.process import ProcessDevice
 from hil.errors import LinkTimeout
 from hil.handshake import configure
 from hil.link.rtu_client import RtuClient
 from hil.rig import load_rig
-from hil.run import fly
 from tests.conftest import REALTIME_MAX_OVERRUNS, ROOT
 
 HAVE_SIL = shutil.which("make") is not None and shutil.which("gcc") is not None
@@ -383,8 +383,7 @@ def test_uno_in_simavr_lands_in_real_time(short_landing, realtime_criteria, tmp_
     """A real-time landing against the Uno image under simavr-runner --realtime (about 43 s of wall
     clock). The device clock follows the host's; a command is one to two 50 Hz periods old plus
     the line (an FC23 with 22 registers out and 26 back is ~10 ms at 115200 baud)."""
-    result = fly(load_rig(ROOT / "rigs/emu-uno-realtime.toml"), short_landing, out_dir=tmp_path / "run",
-                 criteria_path=realtime_criteria)
+    result = land(short_landing, rig=load_rig(ROOT / "rigs/emu-uno-realtime.toml"), out=tmp_path / "run", criteria=realtime_criteria)
     assert result.error is None and result.passed, (result.error, result.checks)
     timing = result.summary["timing"]
     clock = timing["device_clock"]

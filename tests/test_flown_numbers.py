@@ -8,8 +8,8 @@ rover's ~3.3-3.8 kN weight against 7-7.5 kN in all); rover vertical touchdown 0.
 
 import pytest
 
+from hil.api import land
 from hil.rig import Rig
-from hil.run import fly
 from plant.scenario import list_scenarios, load_scenario
 
 pytestmark = pytest.mark.timeout(120)
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def nominal(tmp_path_factory):
-    return fly(Rig(), load_scenario("nominal"), out_dir=tmp_path_factory.mktemp("nominal")).metrics
+    return land(load_scenario("nominal"), rig=Rig(), out=tmp_path_factory.mktemp("nominal")).metrics
 
 
 def test_separation_to_touchdown_matches_msl(nominal):
@@ -40,7 +40,7 @@ def test_descent_stage_comes_down_well_away(nominal):
 @pytest.mark.parametrize("name", [name for name, _ in list_scenarios()])
 def test_every_catalogue_scenario_lands_as_documented(name, tmp_path):
     scenario = load_scenario(name)
-    result = fly(Rig(), scenario, out_dir=tmp_path)
+    result = land(scenario, rig=Rig(), out=tmp_path)
     assert result.error is None
     failed = [row["metric"] for row in result.checks if row["passed"] is False]
     if scenario.expect == "pass":

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from hil import icd
+from hil.api import land
 from hil.cli import main
 from hil.devices.loopback import LoopbackDevice
 from hil.errors import LinkLost
@@ -28,10 +29,9 @@ from hil.executive import RealtimeExecutive
 from hil.handshake import configure
 from hil.link.rtu_client import RtuClient
 from hil.pacing import OverrunPolicy, Pacer
+from hil.rig import Rig, load_rig
 from hil.timing import TimingRecorder
 from plant.model import Plant
-from hil.rig import Rig, load_rig
-from hil.run import fly
 from tests.conftest import REALTIME_MAX_OVERRUNS, ROOT
 
 pytestmark = pytest.mark.timeout(240)
@@ -63,8 +63,7 @@ def _assert_real_time_pass(result, max_drift_ppm=1000.0):
 
 
 def test_loopback_lands_in_real_time(short_landing, realtime_criteria, tmp_path):
-    result = fly(replace(Rig(), timing="realtime"), short_landing, out_dir=tmp_path / "run",
-                 criteria_path=realtime_criteria)
+    result = land(short_landing, rig=replace(Rig(), timing="realtime"), out=tmp_path / "run", criteria=realtime_criteria)
     _assert_real_time_pass(result)
 
 
@@ -92,7 +91,7 @@ def test_emulated_stm32_lands_in_real_time(short_landing, realtime_criteria, tmp
     rig = replace(load_rig(ROOT / "rigs/emu-stm32.toml"), timing="realtime")
     # QEMU's SysTick runs slow against the host clock when QEMU is held up (measured -0.2 % in
     # CI, down to -2.5 % under load): the clock fit is what shows it, so it is bounded loosely.
-    result = fly(rig, short_landing, out_dir=tmp_path / "run", criteria_path=realtime_criteria)
+    result = land(short_landing, rig=rig, out=tmp_path / "run", criteria=realtime_criteria)
     timing = _assert_real_time_pass(result, max_drift_ppm=50_000.0)
     assert timing["link_round_trip_us"]["p50"] > 500  # QEMU's USART: ~25 us a byte
 
@@ -101,7 +100,7 @@ def test_emulated_stm32_lands_in_real_time(short_landing, realtime_criteria, tmp
 def test_a_slow_device_fails_a_timing_criterion(short_landing, realtime_criteria, tmp_path):
     rig = replace(load_rig(SIL), timing="realtime",
                   command=("{firmware}/build/host/skycrane-sil", "--step-delay-us", "30000"))
-    result = fly(rig, short_landing, out_dir=tmp_path / "run", criteria_path=realtime_criteria)
+    result = land(short_landing, rig=rig, out=tmp_path / "run", criteria=realtime_criteria)
     assert result.error is None
     failed = {r["metric"] for r in result.checks if r["passed"] is False}
     assert failed == {"device_step_p99_ms", "command_age_p99_ms"}  # it still lands: only timing fails
@@ -114,7 +113,7 @@ def test_a_slow_device_fails_a_timing_criterion(short_landing, realtime_criteria
 def test_a_lost_link_names_time_and_phase_and_keeps_telemetry(short_landing, tmp_path):
     rig = replace(load_rig(SIL), timing="realtime",
                   command=("timeout", "-s", "KILL", "3", "{firmware}/build/host/skycrane-sil"))
-    result = fly(rig, short_landing, out_dir=tmp_path / "run")
+    result = land(short_landing, rig=rig, out=tmp_path / "run")
     assert result.error is not None and "link lost at t=" in result.error
     lost = result.summary["link_lost"]
     assert lost["phase"] in ("POWERED_DESCENT", "CONSTANT_VELOCITY") and 1.0 < lost["t"] < 4.0

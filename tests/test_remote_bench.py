@@ -11,9 +11,9 @@ import time
 
 import pytest
 
+from hil.api import land
 from hil.devices import device_for
 from hil.rig import load_rig
-from hil.run import fly
 from plant.scenario import load_scenario
 from tests.conftest import ROOT, write_rig
 
@@ -52,7 +52,7 @@ def test_landing_through_ser2net_rfc2217(tmp_path):
         wait_for_listener(port)
         rig = write_rig(tmp_path, f'name = "remote"\nkind = "serial"\n'
                                   f'port = "rfc2217://127.0.0.1:{port}?ign_set_control"\ntimeout_s = 1.0\n')
-        result = fly(load_rig(rig), load_scenario("nominal"), out_dir=tmp_path / "run")
+        result = land(load_scenario("nominal"), rig=load_rig(rig), out=tmp_path / "run")
         assert result.error is None and result.passed, (result.error, result.checks)
         assert result.summary["device"]["device_kind_name"] == "SIL"
     finally:

@@ -21,11 +21,11 @@ import pytest
 import serial
 
 from hil import icd
+from hil.api import land
 from hil.compare import Tolerances, compare_runs
 from hil.devices import device_for
 from hil.link.rtu_frame import with_crc
 from hil.rig import Rig, load_rig
-from hil.run import fly
 from plant.scenario import load_scenario
 from tests.conftest import HIL, ROOT, write_rig
 
@@ -48,8 +48,8 @@ def sil():
 def nominal_pair(tmp_path_factory):
     scenario = load_scenario("nominal")
     out = tmp_path_factory.mktemp("b2b")
-    return (fly(Rig(), scenario, out_dir=out / "loopback"),
-            fly(load_rig(SIL_RIG), scenario, out_dir=out / "sil"))
+    return (land(scenario, rig=Rig(), out=out / "loopback"),
+            land(scenario, rig=load_rig(SIL_RIG), out=out / "sil"))
 
 
 def test_sil_landing_passes(nominal_pair):
@@ -66,7 +66,7 @@ def test_sil_flies_back_to_back_with_the_reference(nominal_pair):
 def test_compare_fails_a_detuned_controller(tmp_path, nominal_pair):
     detuned = write_rig(tmp_path, SIL_RIG.read_text().replace('"../firmware"', f'"{ROOT / "firmware"}"')
                         + '[controller]\nkp_vz = 3.0\n')
-    other = fly(load_rig(detuned), load_scenario("nominal"), out_dir=tmp_path / "detuned")
+    other = land(load_scenario("nominal"), rig=load_rig(detuned), out=tmp_path / "detuned")
     report = compare_runs(nominal_pair[0], other, Tolerances())
     assert not report["same"] and not report["checks"]["commands"]
 
@@ -153,7 +153,7 @@ def test_process_is_stopped_after_a_failed_run_and_on_ctrl_c(tmp_path):
     before = _sil_processes()
     broken = write_rig(tmp_path, SIL_RIG.read_text().replace('"../firmware"', f'"{ROOT / "firmware"}"')
                        + '[controller]\ntd_enable = 0\n')
-    failed = fly(load_rig(broken), load_scenario("nominal"), out_dir=tmp_path / "failed")
+    failed = land(load_scenario("nominal"), rig=load_rig(broken), out=tmp_path / "failed")
     assert not failed.passed and _sil_processes() == before
 
     proc = subprocess.Popen([*HIL, "land", "--rig", str(SIL_RIG), "--out", str(tmp_path / "int")], cwd=ROOT,

@@ -6,6 +6,7 @@ clock taken from the sensor frame. docs/controller.md describes it state by stat
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from collections.abc import Mapping
@@ -16,6 +17,13 @@ from hil import icd
 from hil.icd import ControllerState as S
 from hil.icd import Discretes, Faults, SensorFlags
 from hil.reference.navigation import MARS_G, Navigation, vertical_fraction
+
+# Flag bits as plain ints: an IntFlag operation builds an enum member each time (slow per cycle).
+_FRAME_SKIP, _CLOCK_BACKWARDS = int(Faults.FRAME_SKIP), int(Faults.CLOCK_BACKWARDS)
+_RADAR_INVALID, _RADAR_REJECTED, _NO_NAVIGATION = (int(Faults.RADAR_INVALID), int(Faults.RADAR_REJECTED),
+                                                   int(Faults.NO_NAVIGATION))
+_IMU_VALID, _RADAR_VALID = int(SensorFlags.IMU_VALID), int(SensorFlags.RADAR_VALID)
+_SEPARATE, _CUT = int(Discretes.SEPARATE), int(Discretes.CUT)
 
 BRIDLE_FULL_TOL_M = 0.01  # BUD length within this of bridle_full_m counts as fully out
 HOVER_EST_MIN, HOVER_EST_MAX = 0.02, 1.0
@@ -89,28 +97,28 @@ class ReferenceController:
         self.faults = 0
         first = self.prev_frame < 0
         if not first and s.frame != self.prev_frame + 1:
-            self.faults |= Faults.FRAME_SKIP
+            self.faults |= _FRAME_SKIP
         if first:
             dt = 1.0 / c["control_rate_hz"]
         elif s.t_us > self.prev_t_us:
             dt = (s.t_us - self.prev_t_us) * 1e-6
         else:
             dt = 0.0  # no time passed: integrate nothing
-            self.faults |= Faults.CLOCK_BACKWARDS
+            self.faults |= _CLOCK_BACKWARDS
         dt_us = round(dt * 1e6)
         self.prev_frame, self.prev_t_us = s.frame, s.t_us
 
-        imu = (s.imu_fx, s.imu_fy, s.imu_fz) if s.flags & SensorFlags.IMU_VALID else None
+        imu = (s.imu_fx, s.imu_fy, s.imu_fz) if s.flags & _IMU_VALID else None
         radar = ((s.altitude_m, s.vx_mps, s.vy_mps, s.vz_mps)
-                 if s.flags & SensorFlags.RADAR_VALID else None)
+                 if s.flags & _RADAR_VALID else None)
         invalid, rejected = self.nav.update(dt, imu, s.radar_seq, radar, c)
         if invalid:
-            self.faults |= Faults.RADAR_INVALID
+            self.faults |= _RADAR_INVALID
         if rejected:
-            self.faults |= Faults.RADAR_REJECTED
+            self.faults |= _RADAR_REJECTED
         if not self.nav.valid:
             # No velocity estimate yet: hold the last command, change nothing else.
-            self.faults |= Faults.NO_NAVIGATION
+            self.faults |= _NO_NAVIGATION
             return self._output(s.frame)
 
         altitude = self.nav.altitude
@@ -156,7 +164,7 @@ class ReferenceController:
             self.state = S.CONSTANT_VELOCITY
         if self.state == S.CONSTANT_VELOCITY and altitude <= c["h_sep_m"]:
             self.state = S.SKY_CRANE
-            self.discretes |= Discretes.SEPARATE
+            self.discretes |= _SEPARATE
             self.t_event_us = t_us
             self.baseline = self.throttle
         if self.state == S.SKY_CRANE:
@@ -168,7 +176,7 @@ class ReferenceController:
                 self.drop_time_us = 0
         if self.state == S.TOUCHDOWN and t_us - self.t_event_us >= duration_us(c["cut_delay_s"]):
             self.state = S.FLYAWAY
-            self.discretes |= Discretes.CUT
+            self.discretes |= _CUT
             self.t_event_us = t_us
 
     def _guidance(self, altitude: float, vz: float) -> tuple[float, float]:
@@ -244,6 +252,7 @@ class ReferenceController:
                              self.discretes, self.td_time_us, self.faults)
 
 
+@functools.lru_cache(maxsize=256)  # a handful of config values, asked every cycle; Fraction is slow
 def duration_us(*seconds: float) -> int:
     """Whole microseconds that config durations (summed) last: the exact ceiling of their float32 values.
 
