@@ -1,7 +1,8 @@
 """The two control loops: lockstep (the plant drives time) and real-time (the wall clock does).
 
 Both make one FC23 exchange per control cycle: the sensor frame goes out, the command block
-comes back and is applied to the plant.
+comes back and is applied to the plant. A failed exchange is handled by the link policy
+(hil/link_policy.py): retried in lockstep, counted as a miss in real time.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import time
 from collections.abc import Callable
 
 from hil import icd
-from hil.errors import FrameError, LinkError, LinkLost
+from hil.errors import FrameError, LinkError, ModbusExceptionReply
 from hil.icd import ControllerState, Discretes, SensorFlags
+from hil.link_policy import DeviceWatchdog, LinkGaveUp, LinkPolicy, LinkTally
 from hil.pacing import Pacer
+from hil.phase import PhaseAligner
 from hil.timing import CommandTiming, TimingRecorder
 
 SWITCH_INTERVAL_S = 1e-4
-CycleObserver = Callable[[int, object, object, tuple], None]  # frame, truth, sensors, command record
+# frame, truth, sensors, command record, failed exchanges before it: retries (lockstep), misses (real time)
+CycleObserver = Callable[[int, object, object, tuple, int, int], None]
 
 
 class LockstepExecutive:
@@ -29,11 +33,14 @@ class LockstepExecutive:
     scenario and seed give the same landing at any link speed.
     """
 
-    def __init__(self, plant, link, control_rate_hz: float, observers: list[CycleObserver]) -> None:
+    def __init__(self, plant, link, control_rate_hz: float, observers: list[CycleObserver],
+                 policy: LinkPolicy = LinkPolicy()) -> None:
         self.plant = plant
         self.link = link
         self.dt = 1.0 / control_rate_hz
         self.observers = observers
+        self.policy = policy
+        self.link_tally = LinkTally()
         self.cycles = 0  # completed cycles; the frame in flight is cycles + 1
         self.round_trips_us: list[float] = []
         self.device_step_us: list[int] = []  # the control step's duration as the device measured it
@@ -41,35 +48,50 @@ class LockstepExecutive:
 
     def run(self, max_time_s: float) -> str:
         """Fly until the descent stage is on the ground or the time limit; returns why it stopped."""
-        plant, link = self.plant, self.link
-        write_base, read_base, read_len = icd.SENSORS.base, icd.COMMANDS.base, icd.COMMANDS.length
+        plant = self.plant
         while not plant.ended:
             if plant.t >= max_time_s - 1e-9:
                 return f"time limit {max_time_s:g} s"
             frame = self.cycles + 1
             sensors = plant.sense()
             registers = icd.SENSORS.encode(sensor_block(frame, sensors))
-            started = time.perf_counter()
-            try:
-                reply = link.read_write(write_base, registers, read_base, read_len, frame=frame)
-            except LinkError as exc:
-                raise LinkLost(str(exc), t=plant.t, phase=self.phase, frame=frame) from exc
-            self.round_trips_us.append((time.perf_counter() - started) * 1e6)
-            command = icd.COMMANDS.decode_record(reply)
-            if command.frame != frame:
-                raise FrameError(f"device answered frame {command.frame} to frame {frame}",
-                                 port=link.port, frame=frame)
+            command = self._exchange(frame, registers)
+            retries = self.link_tally.succeeded()
             self.device_step_us.append(command.step_time_us)
             truth = plant.truth()
             apply_command(plant, command)
             self.phase = state_name(command.state)
             for observe in self.observers:
-                observe(frame, truth, sensors, command)
+                observe(frame, truth, sensors, command, retries, 0)
             self.cycles = frame  # completed and recorded
             # Advance to the cycle's nominal end, not by a fixed dt: when the substep rate is not a
             # multiple of the control rate, the plant's rounding to whole substeps cannot drift.
             plant.advance(max(0.0, frame * self.dt - plant.t))
         return "descent stage on the ground"
+
+    def _exchange(self, frame: int, registers: list[int]):
+        """One FC23 exchange, retried within the frozen cycle by the link policy."""
+        link, tally = self.link, self.link_tally
+        while True:
+            started = time.perf_counter()
+            try:
+                reply = link.read_write(icd.SENSORS.base, registers, icd.COMMANDS.base, icd.COMMANDS.length,
+                                        frame=frame)
+                command = icd.COMMANDS.decode_record(reply)
+                if command.frame != frame:
+                    raise FrameError(f"device answered frame {command.frame} to frame {frame}",
+                                     port=link.port, frame=frame)
+            except ModbusExceptionReply:
+                raise        # the device refused the frame: a deliberate answer, not a line fault
+            except LinkError as exc:
+                tally.failed(exc)
+                if tally.consecutive > self.policy.retries:
+                    raise LinkGaveUp(f"the link policy gave up after {tally.consecutive} failed attempts "
+                                     f"of one exchange ({exc})", t=self.plant.t, phase=self.phase,
+                                     frame=frame) from exc
+                continue
+            self.round_trips_us.append((time.perf_counter() - started) * 1e6)
+            return command
 
 
 class RealtimeExecutive:
@@ -83,10 +105,16 @@ class RealtimeExecutive:
     """
 
     def __init__(self, plant, link, control_rate_hz: float, observers: list[CycleObserver], pacer: Pacer,
-                 timing: TimingRecorder) -> None:
+                 timing: TimingRecorder, policy: LinkPolicy = LinkPolicy(), phase_margin_ms: float | None = 2.0
+                 ) -> None:
         self.plant = plant
         self.link = link
+        self.policy = policy
+        self.link_tally = LinkTally()
         self.control_dt = 1.0 / control_rate_hz
+        # A reply still missing after two control periods is a miss: waiting longer would stop the
+        # frames long enough for the device's watchdog to trip on one lost reply.
+        self.reply_timeout_s = min(getattr(link, "timeout_s", 1.0), 2.0 * self.control_dt)
         self.physics_dt = 1.0 / plant.params.substep_hz
         self.observers = observers
         self.pacer = pacer
@@ -99,6 +127,9 @@ class RealtimeExecutive:
         self._last_step_count = -1
         self._pending = None   # the request on the wire
         self._reply = None     # (pending, registers, received ns): complete, applied at the next tick
+        # Send each frame phase_margin_ms before the device's step (hil/phase.py); None: on the plain schedule.
+        self.aligner = None if phase_margin_ms is None else PhaseAligner(
+            round(1e6 * self.control_dt), round(phase_margin_ms * 1e3), round(1e6 * self.physics_dt))
 
     @property
     def round_trips_us(self) -> list[float]:
@@ -114,10 +145,28 @@ class RealtimeExecutive:
         pending = self._pending
         if pending is None:
             return
-        registers = self._collect(self.link.poll_reply, pending)
+        try:
+            registers = self.link.poll_reply(pending)
+        except LinkError as exc:
+            self._miss(exc, pending)
+            return
         if registers is not None:
             self._reply = (pending, registers, time.monotonic_ns())
             self._pending = None
+
+    def _miss(self, exc: LinkError, pending) -> None:
+        """A failed exchange: the plant keeps the last command; the run ends only after
+        max_misses in a row (the device's watchdog normally decides first)."""
+        self._pending = None
+        self.link_tally.failed(exc)
+        try:
+            self.link.abandon(pending)
+        except LinkError:
+            pass                                    # the line is gone: the next send will say so
+        if self.link_tally.consecutive >= self.policy.max_misses:
+            raise LinkGaveUp(f"the link policy gave up after {self.link_tally.consecutive} failed exchanges "
+                             f"in a row ({exc})", t=self.plant.t, phase=self.phase,
+                             frame=pending.frame if pending else None) from exc
 
     def run(self, max_time_s: float) -> str:
         plant, pacer = self.plant, self.pacer
@@ -142,7 +191,7 @@ class RealtimeExecutive:
                 if self._reply is not None:
                     self._apply(*self._reply)
                     work.append("apply a reply")
-                if plant.t >= self.control_ticks * self.control_dt - 1e-9:
+                if self._frame_due(started):
                     self.control_ticks += 1
                     if self._pending is None:
                         self._pending = self._send()
@@ -161,40 +210,45 @@ class RealtimeExecutive:
             if gc_was_enabled:
                 gc.enable()
 
+    def _frame_due(self, now_ns: int) -> bool:
+        """A frame is due: just before the device's next step once its phase is known, else on
+        the plant's control schedule."""
+        if self.aligner is not None and self.aligner.active:
+            return self.aligner.due(now_ns)
+        return self.plant.t >= self.control_ticks * self.control_dt - 1e-9
+
     def _send(self):
         plant = self.plant
         frame = self.frames_sent + 1
         sensors = plant.sense()
         registers = icd.SENSORS.encode(sensor_block(frame, sensors))
+        self.frames_sent = frame
         try:
             pending = self.link.send_read_write(icd.SENSORS.base, registers, icd.COMMANDS.base,
-                                                icd.COMMANDS.length, frame=frame)
+                                                icd.COMMANDS.length, frame=frame, timeout_s=self.reply_timeout_s)
         except LinkError as exc:
-            raise LinkLost(str(exc), t=plant.t, phase=self.phase, frame=frame) from exc
+            self._miss(exc, None)
+            return None
         self._sent[frame] = (plant.t, pending.sent_ns, sensors)
         self._sent.pop(frame - 64, None)  # a device never answers with a frame this old
-        self.frames_sent = frame
         return pending
-
-    def _collect(self, take, pending):
-        try:
-            return take(pending)
-        except LinkError as exc:
-            raise LinkLost(str(exc), t=self.plant.t, phase=self.phase, frame=pending.frame) from exc
 
     def _apply(self, pending, registers, received_ns: int) -> None:
         self._reply = None
         plant = self.plant
         command = icd.COMMANDS.decode_record(registers)
         if command.state == ControllerState.LINK_LOST:
-            raise LinkLost("the device's watchdog tripped (no sensor frame for watchdog_s); it reports LINK_LOST",
-                           t=plant.t, phase=self.phase, frame=pending.frame)
+            raise DeviceWatchdog("the device's watchdog tripped (no sensor frame for watchdog_s); it reports "
+                                 "LINK_LOST", t=plant.t, phase=self.phase, frame=pending.frame)
+        misses = self.link_tally.succeeded()
         truth = plant.truth()
         apply_command(plant, command)
         self.phase = state_name(command.state)
         used_t, used_sent_ns, _ = self._sent.get(command.frame, (math.nan, 0, None))
         fresh = command.step_count != self._last_step_count
         self._last_step_count = command.step_count
+        if self.aligner is not None:
+            self.aligner.observe(pending.sent_ns, received_ns, command.read_tick_us, command.step_tick_us, fresh)
         row = CommandTiming(pending.frame, pending.sent_ns, received_ns, plant.t, command.frame, used_t,
                             used_sent_ns, command.step_count, fresh, command.frame_rx_tick_us,
                             command.step_tick_us, command.step_time_us, command.read_tick_us)
@@ -202,23 +256,28 @@ class RealtimeExecutive:
         self.cycles += 1
         sensors = self._sent[pending.frame][2]
         for observe in self.observers:
-            observe(pending.frame, truth, sensors, command)
+            observe(pending.frame, truth, sensors, command, 0, misses)
+
+
+# Flag bits as plain ints: an IntFlag operation builds an enum member each time (slow per cycle).
+_SEPARATE, _CUT = int(Discretes.SEPARATE), int(Discretes.CUT)
+_RADAR_VALID, _SEPARATED, _CUT_FLAG, _IMU_VALID = (int(SensorFlags.RADAR_VALID), int(SensorFlags.SEPARATED),
+                                                   int(SensorFlags.CUT), int(SensorFlags.IMU_VALID))
+_STATE_NAMES = {s.value: s.name for s in ControllerState}
 
 
 def apply_command(plant, command) -> None:
     plant.apply(command.throttle, command.tilt_x_rad, command.tilt_y_rad,
-                bool(command.discretes & Discretes.SEPARATE), bool(command.discretes & Discretes.CUT))
+                bool(command.discretes & _SEPARATE), bool(command.discretes & _CUT))
 
 
 def state_name(state: int) -> str:
-    return ControllerState(state).name if state in ControllerState._value2member_map_ else f"state {state}"
+    return _STATE_NAMES.get(state) or f"state {state}"
 
 
 def sensor_block(frame: int, s) -> tuple:
     """A plant SensorFrame as the ICD sensor block's field values, in order."""
-    flags = ((SensorFlags.RADAR_VALID if s.radar_valid else 0)
-             | (SensorFlags.SEPARATED if s.separated else 0)
-             | (SensorFlags.CUT if s.cut else 0)
-             | (SensorFlags.IMU_VALID if s.imu_valid else 0))
+    flags = ((_RADAR_VALID if s.radar_valid else 0) | (_SEPARATED if s.separated else 0)
+             | (_CUT_FLAG if s.cut else 0) | (_IMU_VALID if s.imu_valid else 0))
     return (frame, round(s.t * 1e6), s.radar_seq & 0xFFFF, s.altitude_m, s.vx_mps, s.vy_mps, s.vz_mps,
-            s.imu_fx, s.imu_fy, s.imu_fz, s.bridle_length_m, int(flags))
+            s.imu_fx, s.imu_fy, s.imu_fz, s.bridle_length_m, flags)

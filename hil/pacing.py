@@ -43,6 +43,8 @@ class Pacer:
         self.largest_overrun_us = 0.0
         self.first_overrun_t: float | None = None
         self.overrun_events: list[dict] = []  # the first MAX_EVENTS overruns, each with its likely cause
+        self.overruns_own = 0                 # overruns after a tick whose own work ran past the deadline
+        self.overruns_wakeup = 0              # overruns of a loop that woke up late (the machine's stall)
         self._overrun_ns = int(policy.overrun_ms * 1e6)
         self._period_ns = 0
         self._work = ("nothing yet", 0)   # what the loop did after the previous deadline, and for how long
@@ -84,11 +86,14 @@ class Pacer:
             self._judge(plant_t, late)
         return late
 
-    def _event(self, plant_t: float, late_ns: int) -> dict:
-        """An overrun and where it came from: the loop's own work of the previous tick ran past this
-        deadline, or it did not and the thread woke up late (OS or hypervisor scheduling)."""
+    def _own_work(self) -> bool:
+        """Whether the previous tick's own work ran past its period (else the thread woke up late:
+        OS or hypervisor scheduling, the machine's stall)."""
+        return bool(self._period_ns) and self._work[1] > self._period_ns
+
+    def _event(self, plant_t: float, late_ns: int, own: bool) -> dict:
+        """An overrun and where it came from."""
         what, took_ns = self._work
-        own = self._period_ns and took_ns > self._period_ns
         return {"t": plant_t, "late_us": late_ns * 1e-3, "previous_tick": what, "previous_tick_us": took_ns * 1e-3,
                 "cause": f"the loop: {what} took {took_ns / 1e6:.2f} ms" if own else "late wake-up (OS scheduling)"}
 
@@ -97,9 +102,14 @@ class Pacer:
         if late_ns <= self._overrun_ns:
             return
         self.overruns += 1
+        own = self._own_work()
+        if own:
+            self.overruns_own += 1
+        else:
+            self.overruns_wakeup += 1
         self.largest_overrun_us = max(self.largest_overrun_us, late_ns * 1e-3)
         if len(self.overrun_events) < MAX_EVENTS:
-            self.overrun_events.append(self._event(plant_t, late_ns))
+            self.overrun_events.append(self._event(plant_t, late_ns, own))
         p = self.policy
         if self.first_overrun_t is None:
             self.first_overrun_t = plant_t

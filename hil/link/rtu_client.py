@@ -18,8 +18,7 @@ from pymodbus.pdu.register_message import (
     WriteSingleRegisterRequest,
 )
 
-from hil.errors import (CrcError, FrameError, LinkError, LinkTimeout, ModbusExceptionReply,
-                        PortOpenError)
+from hil.errors import CrcError, FrameError, LinkError, LinkTimeout, ModbusExceptionReply, PortOpenError
 from hil.link import rtu_frame
 
 # Every read waits at most this long; a deadline loop around it bounds the whole response.
@@ -154,10 +153,11 @@ class RtuClient:
     # -- one FC23 exchange in two halves (real time) ---------------------------------------
 
     def send_read_write(self, write_address: int, values: Sequence[int], read_address: int,
-                        read_count: int, *, frame: int | None = None) -> PendingReply:
+                        read_count: int, *, frame: int | None = None,
+                        timeout_s: float | None = None) -> PendingReply:
         """FC23 without waiting: send the request and return at once; collect the reply with
         poll_reply() (never blocks) or wait_reply(). The real-time loop keeps the plant running
-        while the reply is on the wire."""
+        while the reply is on the wire. `timeout_s`: this reply's deadline (default the link's)."""
         self._require_reply("FC23")
         ser = self._serial
         if ser is None:
@@ -173,7 +173,16 @@ class RtuClient:
                 self._discard_input()
             sent_ns = time.monotonic_ns()
             ser.write(request)
-        return PendingReply(23, 5 + 2 * read_count, frame, time.monotonic() + self.timeout_s, sent_ns)
+        deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
+        return PendingReply(23, 5 + 2 * read_count, frame, deadline, sent_ns)
+
+    def abandon(self, pending: PendingReply | None = None) -> None:
+        """Give up on a failed or overdue split exchange without waiting: drop what has arrived.
+        A late remainder is dropped before the next request (the real-time loop cannot afford
+        the settle wait a blocking exchange does after a failure)."""
+        with self._resync_on_failure(23, pending.frame if pending else None):
+            self._discard_input()
+        self._resync = False
 
     def poll_reply(self, pending: PendingReply) -> list[int] | None:
         """Take what has arrived of the reply; its registers once complete, else None.
