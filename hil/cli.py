@@ -1,4 +1,5 @@
-"""The `hil` command: land, compare, scenarios, ports, icd, bench. Exit 0 pass, 1 landing failed, 2 usage/config/link."""
+"""The `hil` command: land, compare, test, scenarios, ports, icd, bench. Exit 0 pass, 1 landing failed,
+2 usage/config/link (`hil test`: pytest's exit codes)."""
 
 from __future__ import annotations
 
@@ -9,29 +10,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from hil import __version__, icd
-from hil.errors import HilError
+from hil import __version__, icd, metrics, run_folder, signals
+from hil.errors import ConfigError, HilError
+from hil.rig import check_link_faults
+from hil.run import ERROR, INCONCLUSIVE, PASS
 from plant.scenario import ScenarioError
 
-EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-_LABELS = {
-    "rover_vz_at_contact_mps": ("rover vertical speed at contact", "m/s"),
-    "rover_vh_at_contact_mps": ("rover horizontal speed at contact", "m/s"),
-    "td_latency_s": ("contact to touchdown declared", "s"),
-    "cut_before_contact": ("bridle cut before contact", ""),
-    "min_clearance_m": ("closest descent stage to rover deck", "m"),
-    "flyaway_distance_m": ("descent stage impact distance", "m"),
-    "propellant_left_kg": ("propellant left", "kg"),
-    "contact_time_s": ("first rover contact", "s"),
-    "throttle_drop_frac": ("throttle drop at touchdown", ""),
-    "overruns": ("physics overruns", ""),
-    "lateness_p99_ms": ("physics lateness p99", "ms"),
-    "command_age_p99_ms": ("command age p99", "ms"),
-    "device_step_p99_ms": ("device step time p99", "ms"),
-    "link_round_trip_p99_ms": ("link round trip p99", "ms"),
-}
-
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 3   # a signal: 128 + its number
 
 class LiveLine:
     """One status line redrawn a few times a second on a terminal (altitude, vertical velocity,
@@ -72,56 +57,68 @@ class LiveLine:
         self._clear()
 
 
-def _format_value(value, unit: str) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "not measured"
-    if isinstance(value, int):
-        return f"{value} {unit}".strip()
-    return f"{value:.3f} {unit}".strip()
-
-
 def cmd_land(args) -> int:
-    from hil.rig import Rig
-    from hil.run import fly
-    from plant.scenario import load_scenario
+    from hil.run import Run
+    from hil.session import Session
 
-    rig = _rig(args.rig) if args.rig else Rig()
-    if args.timing:
-        rig = replace(rig, timing=args.timing)
-    scenario = load_scenario(args.scenario)
-    seed = scenario.seed if args.seed is None else args.seed
-    print(f"skycrane-hil {__version__}: scenario {scenario.name}, seed {seed}, rig {rig.name} ({rig.kind}), "
-          f"{rig.timing}")
-    result = fly(rig, scenario, seed=seed, out_dir=Path(args.out) if args.out else None,
-                 criteria_path=args.criteria, progress=None if args.quiet else LiveLine())
+    run = Run.create(args.scenario, rig=args.rig or "loopback", seed=args.seed, criteria=args.criteria,
+                     timing=args.timing, out=args.out, replace_folder=args.replace)
+    if args.link_fault:
+        faulty = replace(run.rig, link_faults=run.rig.link_faults + tuple(args.link_fault),
+                         link_fault_seed=args.link_fault_seed)
+        check_link_faults(faulty, "--link-fault")
+        run = replace(run, rig=faulty)
+    rig = run.rig_for(run.rig)
+    # The folder is checked (and made) before the device starts: a bad --out costs nothing.
+    folder = run_folder.prepare(run.folder(), replace=args.replace, what="--out")
+    run = replace(run, outputs=replace(run.outputs, folder=folder))
+    print(f"skycrane-hil {__version__}: scenario {run.scenario.name}, seed {run.flown_seed}, rig {rig.name} "
+          f"({rig.kind}), {rig.timing}")
+    with Session(run.rig) as session:
+        result = session.fly(run, progress=None if args.quiet else LiveLine())
     summary = result.summary
     print()
-    print(f"  {'metric':<38} {'value':>14}   {'criterion':<12} result")
-    for row in (r for r in result.checks if r["applies"]):
-        label, unit = _LABELS.get(row["metric"], (row["metric"], ""))
-        mark = "pass" if row["passed"] else "FAIL"
-        print(f"  {label:<38} {_format_value(row['value'], unit):>14}   {row['criterion']:<12} {mark}")
-    judged = {row["metric"] for row in result.checks}
-    for metric in ("throttle_drop_frac", "propellant_left_kg", "contact_time_s"):
-        if metric not in judged:
-            label, unit = _LABELS[metric]
-            print(f"  {label:<38} {_format_value(result.metrics.get(metric), unit):>14}")
-    not_applied = sum(1 for r in result.checks if not r["applies"])
-    if not_applied:
-        print(f"  ({not_applied} timing criteria apply to real-time runs only: --timing realtime)")
+    print_criteria_table(result)
     sim, wall = summary["sim_time_s"], summary["wall_time_s"]
     print(f"\n  {sim:.1f} s flown in {wall:.2f} s wall ({sim / wall:.1f}x real time), "
           f"{summary['cycles']} cycles; run folder {result.out_dir}")
     if summary["timing"]["mode"] == "realtime":
         _print_timing(summary["timing"])
-    if result.error:
+    return report_verdict(result)
+
+
+def report_verdict(result) -> int:
+    """The verdict line, the reason on stderr when it is not a verdict on the controller, and the exit code."""
+    verdict = result.verdict
+    if result.interrupted:
+        print(f"hil: {result.error}", file=sys.stderr)
+        print(f"  {verdict}: the run stopped early; what it recorded is in {result.out_dir}")
+        return 128 + result.interrupted
+    if verdict == INCONCLUSIVE:
+        print(f"hil: inconclusive: {result.invalid}", file=sys.stderr)
+        print(f"  INCONCLUSIVE: not a valid test of the controller; what it recorded is in {result.out_dir}")
+        return EXIT_INCONCLUSIVE
+    if verdict == ERROR:
         print(f"hil: error: {result.error}", file=sys.stderr)
-        print(f"  {summary['verdict']}: the run stopped early; what it recorded is in {result.out_dir}")
-        return EXIT_INTERRUPTED if result.interrupted else EXIT_ERROR
-    print(f"  {summary['verdict']}")
-    return EXIT_PASS if result.passed else EXIT_FAIL
+        print(f"  ERROR: the run stopped early; what it recorded is in {result.out_dir}")
+        return EXIT_ERROR
+    print(f"  {verdict}")
+    return EXIT_PASS if verdict == PASS else EXIT_FAIL
+
+
+def print_criteria_table(result) -> None:
+    """The criteria that apply, then the metrics shown without a criterion."""
+    print(f"  {'metric':<38} {'value':>14}   {'criterion':<12} result")
+    for row in (r for r in result.checks if r["applies"]):
+        label, unit = metrics.label(row["metric"])
+        mark = "pass" if row["passed"] else "FAIL"
+        print(f"  {label:<38} {metrics.format_value(row['value'], unit):>14}   {row['criterion']:<12} {mark}")
+    judged = {row["metric"] for row in result.checks}
+    for metric in (m for m in metrics.METRICS if m.shown and m.name not in judged and m.name in result.metrics):
+        print(f"  {metric.label:<38} {metrics.format_value(result.metrics.get(metric.name), metric.unit):>14}")
+    not_applied = sum(1 for r in result.checks if not r["applies"])
+    if not_applied:
+        print(f"  ({not_applied} timing criteria apply to real-time runs only: --timing realtime)")
 
 
 def _print_timing(t: dict) -> None:
@@ -141,38 +138,38 @@ def _print_timing(t: dict) -> None:
           + (f"; device clock drift {clock['drift_ppm']:+.1f} ppm" if clock else ""))
 
 
-def _rig(spec: str):
-    from hil.rig import Rig, load_rig
-    return Rig() if spec == "loopback" else load_rig(spec)
-
-
 def cmd_compare(args) -> int:
     from datetime import datetime, timezone
 
     from hil.compare import Tolerances, compare_runs, write_comparison
-    from hil.run import fly
-    from plant.scenario import load_scenario
+    from hil.rig import resolve_rig
+    from hil.run import Run, safe_name
+    from hil.session import Session
 
     if len(args.rig) != 2:
-        print("hil: error: compare needs exactly two --rig options (a rig file, or 'loopback')", file=sys.stderr)
+        print("hil: error: compare needs exactly two --rig options (a rig file, 'loopback' or 'mil')",
+              file=sys.stderr)
         return EXIT_ERROR
-    rigs = [_rig(spec) for spec in args.rig]
+    rigs = [resolve_rig(spec) for spec in args.rig]
     if args.timing:
         if len(args.timing) != 2:
             print("hil: error: give --timing twice (one per rig, in order) or not at all", file=sys.stderr)
             return EXIT_ERROR
         rigs = [replace(rig, timing=timing) for rig, timing in zip(rigs, args.timing)]
-    scenario = load_scenario(args.scenario)
-    seed = scenario.seed if args.seed is None else args.seed
+    run = Run.create(args.scenario, seed=args.seed, criteria=args.criteria)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out) if args.out else Path("runs") / f"{stamp}-compare-{scenario.name}-seed{seed}"
+    out = Path(args.out) if args.out else (Path("runs") / f"{stamp}-compare-{safe_name(run.scenario.name)}"
+                                           f"-seed{run.flown_seed}")
+    run_folder.prepare(out, replace=args.replace, what="--out")
     results = []
     for label, rig in zip("ab", rigs):
-        print(f"flying {scenario.name} (seed {seed}) against {rig.name} ...", flush=True)
-        result = fly(rig, scenario, seed=seed, out_dir=out / f"{label}-{rig.name}", criteria_path=args.criteria)
-        if result.error:
-            print(f"hil: error: {rig.name}: {result.error}", file=sys.stderr)
-            return EXIT_INTERRUPTED if result.interrupted else EXIT_ERROR
+        print(f"flying {run.scenario.name} (seed {run.flown_seed}) against {rig.name} ...", flush=True)
+        folder = out / f"{label}-{safe_name(rig.name)}"
+        with Session(rig) as session:
+            result = session.fly(replace(run, rig=rig, outputs=replace(run.outputs, folder=folder)))
+        if result.verdict in (ERROR, INCONCLUSIVE):
+            print(f"  {rig.name}: {result.verdict}")
+            return report_verdict(result)
         results.append(result)
     tolerances = Tolerances(args.command_tol, args.cycle_tol, args.velocity_tol)
     report = compare_runs(results[0], results[1], tolerances)
@@ -201,7 +198,7 @@ def _print_comparison(report: dict) -> None:
               f"   {offset}")
     for metric, row in report["touchdown"].items():
         diff = "n/a" if row["diff"] is None else f"{row['diff']:+.4f}"
-        print(f"  {metric:<26} {_format_value(row['a'], ''):>12} {_format_value(row['b'], ''):>12}   {diff}")
+        print(f"  {metric:<26} {metrics.format_value(row['a']):>12} {metrics.format_value(row['b']):>12}   {diff}")
 
 
 def cmd_ports(args) -> int:
@@ -219,6 +216,8 @@ def cmd_scenarios(args) -> int:
 def cmd_icd(args) -> int:
     from hil import icd_codegen
     root = Path(args.root)
+    if not root.is_dir():
+        raise ConfigError(f"--root {root} is not a folder (the project root holding firmware/ and docs/)")
     if args.action == "generate":
         written = icd_codegen.write_all(root)
         print("\n".join(f"wrote {p}" for p in written) or "generated files are up to date")
@@ -232,16 +231,70 @@ def cmd_icd(args) -> int:
     return EXIT_PASS
 
 
+def cmd_proxy(args) -> int:
+    from hil.link.proxy.standalone import run
+    return run(args, prog="hil proxy")
+
+
 def cmd_bench(args) -> int:
     if args.realtime:
         from hil.rtbench import run_realtime_bench
-        rates = [int(r) for r in args.rates.split(",")]
-        run_realtime_bench(args.rig, args.scenario, rates, args.sweep_s, json_path=args.json,
+        run_realtime_bench(args.rig, args.scenario, args.rates, args.sweep_s, json_path=args.json,
                            baseline_s=args.baseline_s)
         return EXIT_PASS
     from hil.bench import run_bench
     run_bench(runs=args.runs, json_path=args.json)
     return EXIT_PASS
+
+
+def cmd_test(args, pytest_args: list[str]) -> int:
+    """The shipped acceptance suite under pytest; pytest's exit code (0 passed, 1 failed, 2
+    interrupted, 4 usage error)."""
+    from datetime import datetime, timezone
+
+    import pytest
+
+    from hil.pytest_plugin import suite_dir
+
+    suite = suite_dir()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else Path("runs") / f"{stamp}-test"
+    report = Path(args.report) if args.report else out / "report.html"
+    argv = [str(suite), "-c", str(suite / "pytest.ini"), "--rootdir", str(suite), "--rig", args.rig,
+            "--hil-out", str(out), "--hil-report", str(report), "--hil-seeds", str(args.seeds)]
+    for scenario in args.scenario:
+        argv += ["--hil-scenario", scenario]
+    return int(pytest.main(argv + pytest_args))
+
+
+def _number(kind, low: float, strict: bool, what: str):
+    """An argparse type: a finite number of `kind` above (or at least) `low`."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+    return parse
+
+
+_positive_int = _number(int, 0, True, "a whole number above 0")
+_non_negative_int = _number(int, 0, False, "a whole number >= 0")
+_positive_float = _number(float, 0.0, True, "a number above 0")
+_non_negative_float = _number(float, 0.0, False, "a number >= 0")
+
+
+def _rates(text: str) -> list[int]:
+    """--rates: control rates in Hz, comma-separated, each within the ICD's 10..500."""
+    try:
+        rates = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers (Hz)") from None
+    if not rates or any(not 10 <= r <= 500 for r in rates):
+        raise argparse.ArgumentTypeError(f"{text!r}: each rate must be 10..500 Hz (the ICD's range)")
+    return rates
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -250,13 +303,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     land = sub.add_parser("land", help="fly one landing and judge it")
-    land.add_argument("--rig", help="rig file or 'loopback' (default: the built-in loopback rig)")
+    land.add_argument("--rig", help="rig file, 'loopback' (the default) or 'mil' (in-process, fastest)")
     land.add_argument("--scenario", default="nominal", help="scenario name or .toml file (default: nominal)")
-    land.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    land.add_argument("--seed", type=_non_negative_int, help="random seed (default: the scenario's)")
     land.add_argument("--out", help="run folder (default: runs/<time>-<scenario>-seed<N>)")
     land.add_argument("--criteria", help="criteria file overriding the default criteria")
     land.add_argument("--quiet", action="store_true", help="no progress output while flying")
     land.add_argument("--timing", choices=("lockstep", "realtime"), help="override the rig's timing mode")
+    land.add_argument("--link-fault", action="append", default=[], metavar="SPEC",
+                      help="a link proxy rule between host and device, e.g. reply:corrupt:rate=0.01 "
+                           "(repeatable; docs/link-proxy.md)")
+    land.add_argument("--link-fault-seed", type=_non_negative_int, default=0, help="seed of the link faults (0)")
+    land.add_argument("--replace", action="store_true",
+                      help="let --out be a folder holding an earlier run (its run files are removed first)")
     land.set_defaults(func=cmd_land)
 
     ports = sub.add_parser("ports", help="list serial ports with USB VID:PID and a guess at the board")
@@ -271,45 +330,72 @@ def build_parser() -> argparse.ArgumentParser:
     icd_p.set_defaults(func=cmd_icd)
 
     compare = sub.add_parser("compare", help="fly one scenario against two controllers and compare them")
-    compare.add_argument("--rig", action="append", default=[], help="rig file or 'loopback' (give two)")
+    compare.add_argument("--rig", action="append", default=[], help="rig file, 'loopback' or 'mil' (give two)")
     compare.add_argument("--scenario", default="nominal", help="scenario name or .toml file (default: nominal)")
-    compare.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    compare.add_argument("--seed", type=_non_negative_int, help="random seed (default: the scenario's)")
     compare.add_argument("--out", help="folder for both runs and the comparison")
     compare.add_argument("--criteria", help="criteria file overriding the default criteria (both runs)")
+    compare.add_argument("--replace", action="store_true", help="let --out be a folder holding an earlier compare")
     compare.add_argument("--timing", action="append", choices=("lockstep", "realtime"),
                          help="timing of rig A, then of rig B (give twice), e.g. lockstep then realtime")
-    compare.add_argument("--command-tol", type=float, default=0.01, help="throttle/tilt tolerance (0.01)")
-    compare.add_argument("--cycle-tol", type=int, default=1, help="state transition tolerance, cycles (1)")
-    compare.add_argument("--velocity-tol", type=float, default=0.02,
+    compare.add_argument("--command-tol", type=_non_negative_float, default=0.01,
+                         help="throttle/tilt tolerance (0.01)")
+    compare.add_argument("--cycle-tol", type=_non_negative_int, default=1, help="state transition tolerance, cycles (1)")
+    compare.add_argument("--velocity-tol", type=_non_negative_float, default=0.02,
                          help="rover touchdown velocity tolerance, m/s (0.02)")
     compare.set_defaults(func=cmd_compare)
 
+    test = sub.add_parser("test", help="run the shipped acceptance suite under pytest (other options go to pytest)",
+                          description="Fly every shipped scenario over a few seeds and the must-fail checks "
+                                      "against a rig; options hil does not know are passed to pytest "
+                                      "(e.g. --junitxml FILE, -k EXPR, -x). Exit code: pytest's.")
+    test.add_argument("--rig", default="loopback", help="rig file, 'loopback' (the default) or 'mil'")
+    test.add_argument("--seeds", type=_positive_int, default=3, help="seeds per scenario (default 3)")
+    test.add_argument("--scenario", action="append", default=[],
+                      help="fly only this scenario (name or file; repeatable)")
+    test.add_argument("--out", help="folder for the run folders (default: runs/<time>-test)")
+    test.add_argument("--report", help="HTML report of the suite (default: report.html in the --out folder)")
+    test.set_defaults(func=cmd_test)
+
+    proxy = sub.add_parser("proxy", help="a misbehaving wire: relay a device's port through a pty with faults",
+                           description="Relay --device through a new pty (printed as 'PTY /dev/pts/N'), applying "
+                                       "link fault rules (docs/link-proxy.md) until SIGTERM or Ctrl-C.")
+    from hil.link.proxy.standalone import add_arguments as proxy_arguments
+    proxy_arguments(proxy)
+    proxy.set_defaults(func=cmd_proxy)
+
     bench = sub.add_parser("bench", help="measure landing wall time and link overhead")
-    bench.add_argument("--runs", type=int, default=3, help="nominal landings to time (default 3)")
+    bench.add_argument("--runs", type=_positive_int, default=3, help="nominal landings to time (default 3)")
     bench.add_argument("--json", help="also write the figures to this JSON file")
     bench.add_argument("--realtime", action="store_true",
                        help="instead: a real-time landing's timing figures and a control-rate sweep")
     bench.add_argument("--rig", default="rigs/sil-realtime.toml",
                        help="real-time rig (default rigs/sil-realtime.toml)")
     bench.add_argument("--scenario", default="terminal-descent", help="real-time landing (default terminal-descent)")
-    bench.add_argument("--rates", default="50,100,200,300,500", help="control rates to sweep, Hz")
-    bench.add_argument("--sweep-s", type=float, default=20.0, help="seconds flown at each swept rate (20)")
-    bench.add_argument("--baseline-s", type=float, default=30.0,
+    bench.add_argument("--rates", type=_rates, default="50,100,200,300,500", help="control rates to sweep, Hz")
+    bench.add_argument("--sweep-s", type=_positive_float, default=20.0, help="seconds flown at each swept rate (20)")
+    bench.add_argument("--baseline-s", type=_positive_float, default=30.0,
                        help="seconds of the bare pacing loop measured first, the machine's own noise (30)")
     bench.set_defaults(func=cmd_bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (HilError, ScenarioError) as exc:
-        print(f"hil: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("hil: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "test":
+        return cmd_test(args, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    with signals.StopOnSignals():
+        try:
+            return args.func(args)
+        except (HilError, ScenarioError) as exc:
+            print(f"hil: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        except KeyboardInterrupt as exc:
+            print(f"hil: interrupted ({signals.describe(exc)})", file=sys.stderr)
+            return signals.exit_code(exc)
 
 
 if __name__ == "__main__":

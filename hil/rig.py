@@ -1,7 +1,13 @@
-"""Rig files: which controller to fly against and how to reach it (passive, validated data)."""
+"""Rig files: which controller to fly against and how to reach it (validated data).
+
+Built in: `loopback` (the reference controller on a pty, the default) and `mil` (its register
+bank called in-process). A rig file names programs to build and run (`make`, `command`), so it
+is trusted input, like a Makefile.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -10,10 +16,15 @@ from pathlib import Path
 from hil import icd
 from hil.errors import ConfigError
 
-DEVICE_KINDS = ("loopback", "serial", "sil", "emulator")
+DEVICE_KINDS = ("loopback", "mil", "serial", "sil", "emulator")
 _PROCESS_KINDS = ("sil", "emulator")
 TIMING_MODES = ("lockstep", "realtime")
 OVERRUN_ACTIONS = ("warn", "abort")
+# What a test can ask of a rig (`@pytest.mark.needs(...)`): a device kind, or one of these.
+CAPABILITIES = DEVICE_KINDS + ("realtime", "wire", "firmware", "relay")
+# `make` arguments a rig may give: targets and variable assignments, never options (-f, --eval).
+_MAKE_TARGET = re.compile(r"^[A-Za-z0-9_.+/][A-Za-z0-9_.+/-]*$")
+_MAKE_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=[^\n]*$")
 # Set by the rig's own fields, so a [controller] table may not set them.
 _RIG_OWNED_CONFIG = ("timing_mode", "control_rate_hz")
 
@@ -24,12 +35,14 @@ class Rig:
 
     name: str = "loopback"
     description: str = "Python reference controller behind a virtual Modbus RTU device on a pty"
-    kind: str = "loopback"          # loopback | serial | sil
+    kind: str = "loopback"          # loopback | mil | serial | sil | emulator
     port: str = ""                  # any pyserial URL; serial kind only
     firmware_dir: str = ""          # sil/emulator: the firmware tree (relative paths: to the rig file)
     make: tuple = ()                # sil/emulator: arguments of `make -C firmware_dir` before starting
     command: tuple = ()             # sil/emulator: the program and its arguments; {firmware} = firmware_dir
     pty_pattern: str = r"^PTY (\S+)"  # sil/emulator: regex whose group 1 is the pty in the output
+    image: str = ""                 # sil/emulator: the firmware image to fingerprint ({firmware} allowed);
+                                    # default: the command's program (sil) or its last .elf/.hex (emulator)
     baudrate: int = 115200
     unit: int = 1                   # Modbus unit (slave) address
     timeout_s: float = 0.5          # response timeout per transaction
@@ -45,15 +58,43 @@ class Rig:
     grace_s: float = 0.5            # lateness before this plant time is not judged (start-up)
     rt_priority: int = 50           # SCHED_FIFO priority of the loop where allowed; 0: leave it alone
     pin_cpu: int = -1               # CPU the loop is pinned to; -1: the last one it may use
+    # Real time: send each frame this long (plus half the link's round trip) before the device's
+    # next step, found from the device clock (hil/phase.py); phase_align = false: on the plain schedule.
+    phase_align: bool = True
+    phase_margin_ms: float = 2.0
+    # A misbehaving wire on purpose: link proxy rules (docs/link-proxy.md) between host and device.
+    link_faults: tuple = ()
+    link_fault_seed: int = 0
+    # Link policy (hil/link_policy.py): what a failed exchange after the handshake does.
+    link_retries: int = 3           # lockstep: attempts of one failed exchange beyond the first
+    link_max_misses: int = 50       # real time: failed exchanges in a row that end the run
     controller: dict = field(default_factory=dict)  # config register overrides
     source: str = "built-in"
+
+    def same_device(self, other: Rig) -> bool:
+        """Whether `other` starts and reaches the same device (so one session can fly both)."""
+        return all(getattr(self, f) == getattr(other, f) for f in DEVICE_FIELDS)
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this rig can do, for tests that need it (the pytest plugin's `needs` marker)."""
+        caps = {self.kind}
+        if self.timing == "realtime":
+            caps.add("realtime")
+        if self.kind != "mil":
+            caps.add("wire")          # a real Modbus RTU byte stream
+        if self.kind in _PROCESS_KINDS:
+            caps.add("firmware")      # the C firmware, built from firmware_dir
+        return frozenset(caps)
 
 
 _TYPES = {"name": str, "description": str, "kind": str, "port": str, "baudrate": int, "unit": int,
           "timeout_s": float, "boot_wait_s": float, "timing": str, "control_rate_hz": float,
-          "firmware_dir": str, "make": tuple, "command": tuple, "pty_pattern": str,
+          "firmware_dir": str, "make": tuple, "command": tuple, "pty_pattern": str, "image": str,
           "physics_rate_hz": float, "overrun_ms": float, "on_overrun": str, "abort_after_overruns": int,
-          "abort_lateness_ms": float, "grace_s": float, "rt_priority": int, "pin_cpu": int}
+          "abort_lateness_ms": float, "grace_s": float, "rt_priority": int, "pin_cpu": int,
+          "link_retries": int, "link_max_misses": int, "phase_align": bool, "phase_margin_ms": float,
+          "link_faults": tuple, "link_fault_seed": int}
 
 
 def load_rig(path: str | Path) -> Rig:
@@ -67,7 +108,7 @@ def load_rig(path: str | Path) -> Rig:
         raise ConfigError(f"cannot read rig file {path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: malformed TOML: {exc}") from None
-    values: dict = {"source": str(path)}
+    values: dict = {"source": str(path), "name": path.stem, "description": f"rig file {path.name}"}
     for key, value in data.items():
         if key == "controller":
             values["controller"] = check_controller_table(value, f"{path}: controller")
@@ -87,11 +128,17 @@ def _typed(value, kind: type, where: str):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where} must be a list of strings, got {value!r}")
         return tuple(value)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise ConfigError(f"{where} must be {'a number' if kind in (int, float) else 'a string'}"
                           f"{' (whole)' if kind is int else ''}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, got {value!r}")
     return value
 
 
@@ -113,9 +160,19 @@ def _check(rig: Rig, path: Path) -> None:
     for name in ("overrun_ms",):
         if getattr(rig, name) <= 0:
             raise ConfigError(f"{path}: {name} must be positive, got {getattr(rig, name)}")
+    if not 0.0 <= rig.phase_margin_ms <= 100.0:
+        raise ConfigError(f"{path}: phase_margin_ms must be 0..100, got {rig.phase_margin_ms:g}")
+    check_link_faults(rig, str(path))
+    if not 0 <= rig.link_retries <= 100:
+        raise ConfigError(f"{path}: link_retries must be 0..100, got {rig.link_retries}")
+    if not 1 <= rig.link_max_misses <= 100000:
+        raise ConfigError(f"{path}: link_max_misses must be 1..100000, got {rig.link_max_misses}")
     for name in ("abort_after_overruns", "abort_lateness_ms", "grace_s"):
         if getattr(rig, name) < 0:
             raise ConfigError(f"{path}: {name} must not be negative, got {getattr(rig, name)}")
+    if rig.kind == "mil" and rig.timing != "lockstep":
+        raise ConfigError(f"{path}: the in-process MIL rig runs lockstep only (its controller has no clock "
+                          "of its own); use kind 'loopback' for real time")
     if rig.kind == "serial" and not rig.port:
         raise ConfigError(f"{path}: port is required for kind 'serial' (a device path or pyserial URL)")
     if rig.kind in _PROCESS_KINDS:
@@ -124,9 +181,14 @@ def _check(rig: Rig, path: Path) -> None:
         if not rig.command:
             raise ConfigError(f"{path}: command is required for kind '{rig.kind}' (the program and its arguments)")
         try:
-            re.compile(rig.pty_pattern)
+            groups = re.compile(rig.pty_pattern).groups
         except re.error as exc:
             raise ConfigError(f"{path}: pty_pattern is not a regular expression: {exc}") from None
+        if groups < 1:
+            raise ConfigError(f"{path}: pty_pattern needs a group that captures the pty path, e.g. '^PTY (\\S+)'")
+        for arg in rig.make:
+            if not (_MAKE_TARGET.match(arg) or _MAKE_VARIABLE.match(arg)):
+                raise ConfigError(f"{path}: make takes targets and VARIABLE=value only, got {arg!r}")
     for name in ("baudrate", "timeout_s", "control_rate_hz"):
         if getattr(rig, name) <= 0:
             raise ConfigError(f"{path}: {name} must be positive, got {getattr(rig, name)}")
@@ -138,6 +200,36 @@ def _check(rig: Rig, path: Path) -> None:
         icd.check_config_value("control_rate_hz", rig.control_rate_hz)
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+# The fields that say which device a rig starts and how it is reached; the rest (timing, rates,
+# overrun policy, controller overrides) can change from one run to the next on a started device.
+DEVICE_FIELDS = ("kind", "port", "firmware_dir", "make", "command", "pty_pattern", "baudrate", "unit",
+                 "timeout_s", "boot_wait_s", "link_faults", "link_fault_seed")
+
+MIL_RIG = Rig(name="mil", kind="mil",
+              description="Python reference controller's register bank called in-process (no pty, no thread)")
+BUILT_IN = {"loopback": Rig(), "mil": MIL_RIG}
+
+
+def check_link_faults(rig: Rig, where: str) -> None:
+    """Link proxy rules must parse, and need a wire to act on."""
+    if not rig.link_faults:
+        return
+    from hil.link.proxy import parse_rule
+    if rig.kind == "mil":
+        raise ConfigError(f"{where}: link_faults need a wire; the in-process MIL rig has none (use loopback)")
+    if rig.link_fault_seed < 0:
+        raise ConfigError(f"{where}: link_fault_seed must be >= 0, got {rig.link_fault_seed}")
+    for spec in rig.link_faults:
+        parse_rule(spec)   # RuleError: one line naming the bad part
+
+
+def resolve_rig(spec: str | Path) -> Rig:
+    """'loopback' or 'mil' (built in), or a rig file."""
+    if str(spec) in BUILT_IN:
+        return BUILT_IN[str(spec)]
+    return load_rig(spec)
 
 
 def check_controller_table(table, where: str) -> dict:

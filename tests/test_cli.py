@@ -39,7 +39,8 @@ def test_land_passes_with_exit_0_and_prints_the_table(tmp_path):
     # a lockstep run does not list the timing criteria it does not apply, but says they exist
     assert "physics overruns" not in proc.stdout
     assert "(4 timing criteria apply to real-time runs only: --timing realtime)" in proc.stdout
-    assert {p.name for p in (tmp_path / "run").iterdir()} == {"telemetry.csv", "summary.json", "landing.png"}
+    assert {p.name for p in (tmp_path / "run").iterdir()} == {"telemetry.csv", "summary.json", "landing.png",
+                                                           "report.html"}
 
 
 def test_land_fails_with_exit_1(tmp_path):

@@ -2,12 +2,22 @@
 
 The SIL firmware, the simavr runner and QEMU all work this way: build with make, start a
 command, read the pty path from its output, fly, and always stop the process again.
+
+The program runs in its own process group (a Ctrl-C at the terminal reaches the host, which
+stops it in order, not the device mid-flight), is told by the kernel to die with the host
+(PR_SET_PDEATHSIG, so even a SIGKILLed host leaves no orphan holding a pty), and is stopped
+with SIGTERM to its group, then SIGKILL after a short grace. Builds of one firmware tree are
+serialised with a lock file, so two runs starting at once do not race in make.
 """
 
 from __future__ import annotations
 
 import collections
+import ctypes
+import fcntl
+import os
 import re
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -18,6 +28,8 @@ START_TIMEOUT_S = 10.0    # from exec to the line that names the pty
 STOP_TIMEOUT_S = 3.0      # SIGTERM, then SIGKILL
 BUILD_TIMEOUT_S = 600.0
 _TAIL_LINES = 40
+_PR_SET_PDEATHSIG = 1
+BUILD_LOCK = "build/.hil-build.lock"
 
 
 class ProcessDevice:
@@ -38,17 +50,30 @@ class ProcessDevice:
         self._pty: str | None = None
         self._announced = threading.Event()
         self.returncode: int | None = None
+        self.killed = False          # it ignored SIGTERM and was killed by us (not a crash)
 
     def build(self) -> None:
         if not self.make_args:
             return
         if not (self.firmware_dir / "Makefile").exists():
             raise HilError(f"no firmware Makefile in {self.firmware_dir} (rig firmware_dir)")
+        lock_path = self.firmware_dir / BUILD_LOCK
         try:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            lock = lock_path.open("w")
+        except OSError as exc:
+            raise HilError(f"cannot build the firmware: {lock_path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)   # another run building this tree finishes first
             done = subprocess.run(["make", "-s", "-C", str(self.firmware_dir), *self.make_args],
                                   capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
         except FileNotFoundError:
             raise HilError("cannot build the firmware: `make` is not installed") from None
+        except subprocess.TimeoutExpired:
+            raise HilError(f"firmware build took longer than {BUILD_TIMEOUT_S:g} s "
+                           f"(make -C {self.firmware_dir} {' '.join(self.make_args)})") from None
+        finally:
+            lock.close()
         if done.returncode != 0:
             lines = (done.stderr or done.stdout).strip().splitlines() or ["(no output)"]
             # The compiler's first error says more than make's closing "*** Error 1".
@@ -60,7 +85,8 @@ class ProcessDevice:
         self.build()
         try:
             self._process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, text=True, errors="replace")
+                                             stdin=subprocess.DEVNULL, text=True, errors="replace",
+                                             start_new_session=True, preexec_fn=_die_with_parent)
         except OSError as exc:
             raise HilError(f"cannot start {self.command[0]}: {exc.strerror}") from None
         threading.Thread(target=self._drain, name="device-output", daemon=True).start()
@@ -79,21 +105,27 @@ class ProcessDevice:
         self._announced.set()  # output ended: the process is gone
 
     def stop(self) -> None:
+        """SIGTERM to the program's group, SIGKILL after STOP_TIMEOUT_S (a hung or stopped
+        program); idempotent."""
         process, self._process = self._process, None
         if process is None:
             return
         if process.poll() is None:
-            process.terminate()
+            _signal_group(process, signal.SIGTERM)
             try:
                 process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                process.kill()
+                _signal_group(process, signal.SIGKILL)
                 process.wait()
+                self.killed = True
+        _signal_group(process, signal.SIGKILL)   # anything it started and left behind
         self.returncode = process.returncode
 
     def failure(self) -> str | None:
-        """After stop(): why the program ended badly on its own (sanitizer, crash), or None."""
-        if self.returncode in (None, 0, -15):  # not run, clean exit, or our SIGTERM
+        """Why the program ended badly on its own (sanitizer, crash), or None; while it runs too."""
+        if self._process is not None and self._process.poll() is not None:
+            self.returncode = self._process.returncode
+        if self.returncode in (None, 0, -15) or self.killed:  # not run or running, clean, or stopped by us
             return None
         return f"{Path(self.command[0]).name} exited with code {self.returncode}{self._last_words()}"
 
@@ -102,3 +134,18 @@ class ProcessDevice:
         telling = [ln for ln in lines if "ERROR" in ln or "runtime error" in ln or "error" in ln.lower()]
         chosen = telling[:1] or lines[-1:]
         return f": {chosen[0].strip()}" if chosen else ""
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel sends SIGKILL when the host process dies."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the process group and stop() still apply
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
