@@ -13,6 +13,8 @@ from hil.devices.pty_pair import open_pty_pair
 from hil.devices.rtu_server import RtuServer
 from hil.reference import ReferenceController
 
+pytest_plugins = ["pytester"]  # tests/test_pytest_plugin.py runs pytest on small test files
+
 ROOT = Path(__file__).resolve().parents[1]
 HIL = [sys.executable, "-m", "hil.cli"]
 

@@ -1,0 +1,1 @@
+"""The acceptance suite shipped with skycrane-hil: `hil test --rig R` runs it against any rig."""

@@ -1,0 +1,61 @@
+"""The acceptance suite: every shipped scenario over a few seeds, and proof the harness can fail here.
+
+`hil test --rig R` runs it against any rig (`--hil-seeds N` seeds per scenario, `--hil-scenario`
+to pick scenarios). Each scenario lands as the catalogue expects (`expect` in its file). The
+must-fail checks write a broken controller through the config registers of this very rig and
+require the verdict to FAIL on the criterion the breakage violates, so a PASS from this rig
+means something. On a real-time rig the landings are also judged on the timing criteria.
+"""
+
+import pytest
+
+from hil.pytest_plugin import scenarios_for, seeds_for
+from hil.verdict import Criterion, judge
+from plant.scenario import load_scenario
+
+
+def pytest_generate_tests(metafunc):
+    if "scenario_seed" in metafunc.fixturenames:
+        cases = []
+        for name in scenarios_for(metafunc.config):
+            scenario = load_scenario(name)
+            cases += [pytest.param((name, seed), id=f"{scenario.name}-seed{seed}")
+                      for seed in seeds_for(metafunc.config, scenario.seed)]
+        metafunc.parametrize("scenario_seed", cases)
+
+
+@pytest.mark.requirement("LAND-VZ", "LAND-VH", "LAND-TD", "LAND-CUT", "LAND-CLEAR", "LAND-FLYAWAY")
+def test_scenario_lands_as_the_catalogue_expects(land, scenario_seed):
+    name, seed = scenario_seed
+    land(name, seed=seed, expect=load_scenario(name).expect)
+
+
+# A broken controller, written through the config registers, and the criteria it must fail.
+BROKEN = {
+    "no-touchdown-detection": ({"td_enable": 0}, {"td_latency_s"}),
+    "hard-landing": ({"v_cv_mps": 3.0}, {"rover_vz_at_contact_mps"}),
+    "cut-before-contact": ({"td_arm_delay_s": 0.0, "td_drop_frac": 0.0, "td_persist_s": 0.0, "cut_delay_s": 0.0},
+                           {"cut_before_contact"}),
+}
+
+
+@pytest.mark.requirement("HARNESS-MUST-FAIL")
+@pytest.mark.parametrize("breakage", sorted(BROKEN))
+def test_the_harness_fails_a_broken_controller_on_this_rig(land, breakage):
+    config, must_fail = BROKEN[breakage]
+    result = land("nominal", controller=config, expect="FAIL")
+    failed = {row["metric"] for row in result.failed_criteria()}
+    assert must_fail <= failed, f"{breakage}: expected {sorted(must_fail)} among the failed criteria, got {sorted(failed)}"
+
+
+@pytest.mark.requirement("TIMING")
+@pytest.mark.needs("realtime")
+def test_real_time_landing_is_judged_on_timing(land):
+    result = land("terminal-descent", expect=None)
+    timing_rows = [row for row in result.checks if row["metric"] in ("lateness_p99_ms", "command_age_p99_ms")]
+    assert timing_rows and all(row["applies"] for row in timing_rows), "a real-time run must apply the timing criteria"
+    assert result.verdict == "PASS", "\n".join(result.failure_lines())
+    # The same measured figures against limits no rig can meet must fail: the timing check has teeth.
+    impossible = [Criterion("command_age_p99_ms", maximum=0.001), Criterion("lateness_p99_ms", maximum=0.0)]
+    passed, _ = judge(result.metrics, impossible)
+    assert not passed
