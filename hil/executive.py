@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 
 from hil import icd
-from hil.errors import FrameError, LinkError, ModbusExceptionReply
+from hil.errors import FrameError, LinkError, LinkLost, ModbusExceptionReply
 from hil.icd import ControllerState, Discretes, SensorFlags
-from hil.link_policy import DeviceWatchdog, LinkGaveUp, LinkPolicy, LinkTally
+from hil.link_policy import DeviceWatchdog, LinkGaveUp, LinkPolicy, LinkTally, failure_kind
 from hil.pacing import Pacer
 from hil.phase import PhaseAligner
 from hil.timing import CommandTiming, TimingRecorder
@@ -85,6 +85,8 @@ class LockstepExecutive:
                 raise        # the device refused the frame: a deliberate answer, not a line fault
             except LinkError as exc:
                 tally.failed(exc)
+                if failure_kind(exc) == "io":   # the port itself failed (device gone, cable out): no retry helps
+                    raise LinkLost(str(exc), t=self.plant.t, phase=self.phase, frame=frame) from exc
                 if tally.consecutive > self.policy.retries:
                     raise LinkGaveUp(f"the link policy gave up after {tally.consecutive} failed attempts "
                                      f"of one exchange ({exc})", t=self.plant.t, phase=self.phase,
@@ -159,14 +161,16 @@ class RealtimeExecutive:
         max_misses in a row (the device's watchdog normally decides first)."""
         self._pending = None
         self.link_tally.failed(exc)
+        frame = pending.frame if pending else None
+        if failure_kind(exc) == "io":   # the port itself failed (device gone, cable out): not a line fault
+            raise LinkLost(str(exc), t=self.plant.t, phase=self.phase, frame=frame) from exc
         try:
             self.link.abandon(pending)
         except LinkError:
             pass                                    # the line is gone: the next send will say so
         if self.link_tally.consecutive >= self.policy.max_misses:
             raise LinkGaveUp(f"the link policy gave up after {self.link_tally.consecutive} failed exchanges "
-                             f"in a row ({exc})", t=self.plant.t, phase=self.phase,
-                             frame=pending.frame if pending else None) from exc
+                             f"in a row ({exc})", t=self.plant.t, phase=self.phase, frame=frame) from exc
 
     def run(self, max_time_s: float) -> str:
         plant, pacer = self.plant, self.pacer

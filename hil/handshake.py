@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 
 from hil import icd
-from hil.errors import IcdMismatch, LinkError, LinkTimeout
+from hil.errors import CrcError, FrameError, IcdMismatch, LinkError, LinkTimeout
 
 IDENTIFY_ATTEMPTS = 3
 
 
 def identify(link) -> dict:
-    """Read the identity block (a few tries: a board may still be booting) and check the ICD."""
+    """Read the identity block (a few tries: a board may still be booting, or send its boot
+    banner or line noise first) and check the ICD."""
     for attempt in range(IDENTIFY_ATTEMPTS):
         try:
             link.drain()
@@ -22,6 +23,10 @@ def identify(link) -> dict:
                 raise LinkTimeout(f"no answer to the identity request after {IDENTIFY_ATTEMPTS} tries "
                                   "(is the controller running and the port, baud rate and unit right?)",
                                   port=link.port) from None
+        except (CrcError, FrameError) as exc:
+            if attempt == IDENTIFY_ATTEMPTS - 1:
+                raise LinkError(f"only garbled answers to the identity request after {IDENTIFY_ATTEMPTS} tries "
+                                f"(wrong baud rate, or another program on the port?); last: {exc}") from None
     if ident["icd_version"] != icd.ICD_VERSION or ident["layout_hash"] != icd.LAYOUT_HASH:
         raise IcdMismatch(
             f"device on {link.port} speaks ICD v{ident['icd_version']} layout 0x{ident['layout_hash']:08X}, "

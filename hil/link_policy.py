@@ -11,7 +11,8 @@ A real serial line drops or garbles a byte now and then. One bad frame must not 
 The run ends only after `retries + 1` failures of one lockstep exchange, `max_misses`
 consecutive real-time misses, or a tripped device watchdog; that run was not a valid test of
 the controller (INCONCLUSIVE). A reply that fails its CRC or names the wrong frame is never
-applied: it is a failure like a missing one.
+applied: it is a failure like a missing one. An I/O error of the port itself (the device's pty
+closed, a USB adapter unplugged) is not a line fault and ends the run at once.
 """
 
 from __future__ import annotations

@@ -222,7 +222,10 @@ def check_link_faults(rig: Rig, where: str) -> None:
     if rig.link_fault_seed < 0:
         raise ConfigError(f"{where}: link_fault_seed must be >= 0, got {rig.link_fault_seed}")
     for spec in rig.link_faults:
-        parse_rule(spec)   # RuleError: one line naming the bad part
+        try:
+            parse_rule(spec)
+        except ConfigError as exc:   # a RuleError names the bad part; say where it came from
+            raise ConfigError(f"{where}: link_faults: {exc}") from None
 
 
 def resolve_rig(spec: str | Path) -> Rig:

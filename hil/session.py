@@ -62,6 +62,7 @@ class Session:
             if died and isinstance(exc, HilError):
                 raise HilError(f"rig {rig.name}: {died}") from None
             raise
+        identity["port"] = link.port        # where it was reached (a pty, a board's port, a URL)
         image = firmware_image(rig)
         if image is not None and image.is_file():
             identity["image"] = str(image)

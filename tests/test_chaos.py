@@ -50,12 +50,13 @@ def _same_landing(a, b):
 
 @pytest.mark.parametrize("rule", ["reply:corrupt:rate=0.001", "reply:corrupt:rate=0.01",
                                   "reply:drop:rate=0.01", "request:corrupt:rate=0.01",
-                                  "reply:garbage:rate=0.01", "reply:cut:rate=0.005"])
+                                  "reply:garbage:rate=0.01", "reply:cut:rate=0.005",
+                                  "reply:delay=600ms:rate=0.003"])
 def test_a_misbehaving_wire_costs_retries_never_a_different_landing(tmp_path, clean_sil, rule):
     rig = sil_rig(tmp_path, f'link_faults = ["{rule}"]\nlink_fault_seed = 3\n')
     result = land("nominal", rig=str(rig), outputs=Outputs(tmp_path / "run", plots=False, report=False))
     proxy = result.summary["link"]["proxy"]
-    hurt = sum(proxy[d][k] for d in ("request", "reply") for k in ("dropped", "corrupted", "cut", "garbage"))
+    hurt = sum(proxy[d][k] for d in ("request", "reply") for k in ("dropped", "corrupted", "cut", "garbage", "delayed"))
     assert hurt > 0, f"{rule}: the proxy did nothing"
     assert result.verdict == "PASS", result.describe()
     assert result.metrics["link_retries"] >= 1
@@ -80,8 +81,8 @@ def test_a_link_that_stays_bad_ends_the_run_inconclusive(tmp_path):
 
 
 def test_real_time_misses_are_counted_and_the_landing_goes_on(tmp_path, short_landing, realtime_criteria):
-    rig = sil_rig(tmp_path, 'link_faults = ["reply:drop:rate=0.01", "reply:corrupt:rate=0.01"]\n'
-                  'link_fault_seed = 5\ntiming = "realtime"\nphysics_rate_hz = 1000.0\n')
+    rig = sil_rig(tmp_path, 'link_faults = ["reply:drop:rate=0.01", "reply:corrupt:rate=0.01", '
+                  '"reply:delay=60ms:rate=0.005"]\nlink_fault_seed = 5\ntiming = "realtime"\nphysics_rate_hz = 1000.0\n')
     result = land(short_landing, rig=str(rig), criteria=realtime_criteria, outputs=NO_FILES)
     assert result.verdict in ("PASS", "INCONCLUSIVE"), result.describe()   # INCONCLUSIVE: this machine stalled
     assert result.error is None and result.link_lost is None
@@ -133,10 +134,16 @@ def _start_landing(tmp_path, *args):
 
 
 def _check_kept(tmp_path, verdict: str, error_fragment: str) -> dict:
+    """The run folder holds the whole record, and the device's pty went with the device."""
     summary = json.loads((tmp_path / "run/summary.json").read_text())
     assert summary["verdict"] == verdict and error_fragment in (summary["invalid"] or summary["error"] or "")
     assert (tmp_path / "run/telemetry.csv").read_text().count("\n") == 1 + summary["cycles"] > 10
     assert (tmp_path / "run/landing.png").exists()
+    port = summary["device"]["port"]
+    deadline = time.monotonic() + 5
+    while Path(port).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(port).exists(), f"{port} is still there"
     return summary
 
 

@@ -150,3 +150,89 @@ def test_loopback_rig_file_matches_the_built_in_rig():
 
     from hil.rig import Rig, load_rig
     assert replace(load_rig(ROOT / "rigs/loopback.toml"), source="built-in") == Rig()
+
+
+# -- bad input: one line naming the value, exit 2, no traceback (the reliability issue's list) ----
+
+@pytest.mark.parametrize("args, fragment", [
+    (("land", "--seed", "-1"), "argument --seed: '-1' is not a whole number >= 0"),
+    (("bench", "--runs", "0"), "argument --runs: '0' is not a whole number above 0"),
+    (("bench", "--realtime", "--rates", "abc"), "argument --rates: 'abc' is not a comma-separated list"),
+    (("bench", "--realtime", "--rates", "50,5000"), "each rate must be 10..500 Hz"),
+    (("test", "--seeds", "0"), "argument --seeds: '0' is not a whole number above 0"),
+])
+def test_bad_command_line_values_are_one_usage_line(args, fragment):
+    proc = hil(*args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert fragment in proc.stderr.strip().splitlines()[-1]
+
+
+def test_out_that_cannot_be_a_run_folder_is_refused_before_flying(tmp_path):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("mine")
+    assert_one_line_error(hil("land", "--out", str(a_file)), "is a file, not a folder")
+    assert_one_line_error(hil("land", "--out", str(a_file / "run")), "a part of the path is a file")
+    assert_one_line_error(hil("land", "--out", "/proc/no-such-run"), "/proc/no-such-run")
+    assert_one_line_error(hil("compare", "--rig", "mil", "--rig", "mil", "--out", str(a_file)), "is a file")
+    assert a_file.read_text() == "mine"
+
+
+def test_a_folder_with_an_earlier_run_is_refused_unless_replaced(tmp_path):
+    out = tmp_path / "run"
+    assert hil("land", "--rig", "mil", "--out", str(out), "--timing", "lockstep", "--quiet").returncode == 0
+    (out / "timing.csv").write_text("a real-time run's file, left from before\n")
+    assert_one_line_error(hil("land", "--rig", "mil", "--out", str(out), "--quiet"), "is not empty", "--replace")
+    proc = hil("land", "--rig", "mil", "--out", str(out), "--quiet", "--replace")
+    assert proc.returncode == 0 and not (out / "timing.csv").exists()   # no mixing with the earlier run
+    (out / "notes.txt").write_text("the user's")
+    assert_one_line_error(hil("land", "--rig", "mil", "--out", str(out), "--replace"), "holds files no run writes")
+    assert (out / "notes.txt").exists()
+
+
+def test_a_scenario_name_cannot_put_its_run_folder_outside_the_runs_root(tmp_path):
+    scenario = write_scenario(tmp_path, "escape", extra="")
+    scenario.write_text(scenario.read_text().replace('name = "escape"', 'name = "../../escaped"'))
+    proc = hil("land", "--rig", "mil", "--scenario", str(scenario), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    made = [p for p in (tmp_path / "runs").iterdir()]
+    assert len(made) == 1 and made[0].name.endswith("-escaped-seed1")
+    assert not (tmp_path.parent / "escaped").exists()
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ("timeout_s = nan", "timeout_s must be a finite number"),
+    ("boot_wait_s = nan", "boot_wait_s must be a finite number"),
+    ("overrun_ms = inf", "overrun_ms must be a finite number"),
+    ("grace_s = -inf", "grace_s must be a finite number"),
+    ('kind = "sil"\nfirmware_dir = "."\ncommand = ["x"]\npty_pattern = "^PTY \\\\S+"', "pty_pattern needs a group"),
+    ('kind = "sil"\nfirmware_dir = "."\ncommand = ["x"]\nmake = ["--eval=all:;@touch /tmp/x"]',
+     "make takes targets and VARIABLE=value only"),
+    ('kind = "mil"\ntiming = "realtime"', "runs lockstep only"),
+    ('kind = "mil"\nlink_faults = ["reply:drop:at=1"]', "link_faults need a wire"),
+    ('link_faults = ["reply:explode:at=1"]', "reply:explode:at=1"),
+])
+def test_rig_values_that_make_no_sense_are_refused(tmp_path, body, fragment):
+    rig = write_rig(tmp_path, body + "\n")
+    assert_one_line_error(hil("land", "--rig", str(rig)), str(rig), fragment)
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ("[rover_vz_at_contact_mps]\nmax = nan\n", "rover_vz_at_contact_mps.max must be a finite number"),
+    ("[td_latency_s]\nmin = 3.0\nmax = 0.2\n", "td_latency_s.min 3 is above its max 0.2"),
+])
+def test_criteria_that_make_no_sense_are_refused(tmp_path, body, fragment):
+    criteria = tmp_path / "criteria.toml"
+    criteria.write_text(body)
+    assert_one_line_error(hil("land", "--rig", "mil", "--criteria", str(criteria)), str(criteria), fragment)
+
+
+def test_criteria_naming_a_folder_and_icd_check_on_a_missing_root(tmp_path):
+    assert_one_line_error(hil("land", "--criteria", str(tmp_path)), "is a folder, not a file")
+    assert_one_line_error(hil("icd", "check", "--root", str(tmp_path / "nope")), "is not a folder")
+
+
+def test_garbage_at_connect_is_retried_like_silence(tmp_path):
+    proc = hil("land", "--link-fault", "reply:corrupt:at=1", "--out", str(tmp_path / "ok"), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert_one_line_error(hil("land", "--link-fault", "reply:corrupt:every", "--out", str(tmp_path / "bad")),
+                          "only garbled answers to the identity request after 3 tries")
