@@ -189,5 +189,5 @@ def invalid_reason(rows: list[dict], values: dict) -> str | None:
     reason = "; ".join(parts)
     if any(r["metric"] in ("overruns", "lateness_p99_ms") for r in broken) and "overruns_machine" in values:
         reason = (f"the rig could not hold real time: {reason} ({values['overruns_machine']} late wake-ups of "
-                  f"this machine, {values['overruns_testbed']} from the testbed's own work)")
+                  f"this machine, {values['overruns_testbed']} ticks whose own work ran past the deadline)")
     return reason

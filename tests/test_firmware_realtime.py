@@ -21,7 +21,7 @@ from hil.errors import LinkTimeout
 from hil.handshake import configure
 from hil.link.rtu_client import RtuClient
 from hil.rig import load_rig
-from tests.conftest import REALTIME_MAX_OVERRUNS, ROOT
+from tests.conftest import ROOT
 
 HAVE_SIL = shutil.which("make") is not None and shutil.which("gcc") is not None
 HAVE_AVR = all(shutil.which(t) for t in ("avr-gcc", "avr-size", "make", "simavr"))
@@ -384,7 +384,8 @@ def test_uno_in_simavr_lands_in_real_time(short_landing, realtime_criteria, tmp_
     clock). The device clock follows the host's; a command is one to two 50 Hz periods old plus
     the line (an FC23 with 22 registers out and 26 back is ~10 ms at 115200 baud)."""
     result = land(short_landing, rig=load_rig(ROOT / "rigs/emu-uno-realtime.toml"), out=tmp_path / "run", criteria=realtime_criteria)
-    assert result.error is None and result.passed, (result.error, result.checks)
+    assert result.error is None, result.error
+    assert all(r["passed"] for r in result.checks if r["applies"] and r["judges"] == "controller"), result.checks
     timing = result.summary["timing"]
     clock = timing["device_clock"]
     print(f"simavr --realtime landing: command age p50 {timing['command_age_ms']['p50']:.1f} ms, "
@@ -393,8 +394,11 @@ def test_uno_in_simavr_lands_in_real_time(short_landing, realtime_criteria, tmp_
           f"{timing['device_step_time_us']['p50'] / 1e3:.2f} ms; clock drift {clock['drift_ppm']:.0f} ppm; "
           f"overruns {timing['overruns']}")
     assert timing["mode"] == "realtime"
-    assert timing["overruns"] <= REALTIME_MAX_OVERRUNS
     assert abs(clock["drift_ppm"]) <= 2000, clock
     assert 20.0 <= timing["command_age_ms"]["p50"] <= 60.0, timing["command_age_ms"]
     assert timing["device_step_time_us"]["max"] > 0
     assert result.summary["wall_time_s"] >= result.summary["sim_time_s"]
+    if result.verdict == "INCONCLUSIVE":   # the machine, not the controller: the test could not be done
+        assert result.invalid.startswith("the rig could not hold real time"), result.invalid
+        pytest.skip(f"this machine did not hold real time: {result.invalid}")
+    assert result.verdict == "PASS"

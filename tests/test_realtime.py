@@ -168,7 +168,7 @@ def test_timing_criteria_do_not_apply_to_lockstep_but_judge_real_time():
     assert passed and [r["metric"] for r in rows if r["passed"] is False] == ["overruns"]
     reason = invalid_reason(rows, stalled)
     assert reason.startswith("the rig could not hold real time: physics overruns 2 outside <= 0")
-    assert "2 late wake-ups of this machine, 0 from the testbed's own work" in reason
+    assert "2 late wake-ups of this machine, 0 ticks whose own work ran past the deadline" in reason
     # Command age is the device's answer time: over its limit the controller fails.
     passed, rows = judge({**landing, **timing, "command_age_p99_ms": 95.0}, criteria)
     assert not passed and [r["metric"] for r in rows if r["passed"] is False] == ["command_age_p99_ms"]

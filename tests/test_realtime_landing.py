@@ -9,7 +9,9 @@ overruns (1 % of the physics steps) are tolerated: CI runs in a shared virtual m
 milliseconds now and then (on the dev VM the bare pacing loop, with no plant and no device, saw 0
 to 20 overruns a minute, depending on the neighbours). Those stalls are not what these tests are
 about; `hil bench --realtime` measures them against that baseline, and tests/test_realtime.py shows
-that overruns are counted, attributed and judged.
+that overruns are counted, attributed and judged. A run whose machine stalled beyond that budget
+is INCONCLUSIVE (the controller is not judged on it): such a test checks what the run still
+shows about the controller, then skips with the reason.
 """
 
 import json
@@ -41,14 +43,14 @@ needs_sil = pytest.mark.skipif(not HAVE_SIL, reason="needs make and gcc")
 SIL = ROOT / "rigs/sil.toml"
 
 
-
-
-
 def _assert_real_time_pass(result, max_drift_ppm=1000.0):
-    assert result.error is None and result.passed, (result.error, result.checks)
+    """The controller passes; the timing figures are there and sane. A machine that stalled more
+    than the CI budget makes the run INCONCLUSIVE: the test then could not be done, and skips."""
+    assert result.error is None, result.error
+    assert all(r["passed"] for r in result.checks if r["applies"] and r["judges"] == "controller"), result.checks
     timing = result.summary["timing"]
     assert timing["mode"] == "realtime"
-    assert timing["overruns"] <= REALTIME_MAX_OVERRUNS
+    assert timing["overruns"] == timing["overruns_machine"] + timing["overruns_testbed"]
     assert timing["commands_applied"] > 1500
     assert 20.0 <= timing["command_age_ms"]["p50"] <= 45.0  # one to two 50 Hz periods plus the link
     assert timing["device_step_time_us"]["max"] > 0
@@ -59,6 +61,10 @@ def _assert_real_time_pass(result, max_drift_ppm=1000.0):
     assert (result.out_dir / "timing.csv").read_text().count("\n") == timing["commands_applied"] + 1
     # Wall clock and plant time agree: it was real time, not as fast as possible.
     assert result.summary["wall_time_s"] >= result.summary["sim_time_s"]
+    if result.verdict == "INCONCLUSIVE":
+        assert result.invalid.startswith("the rig could not hold real time"), result.invalid
+        pytest.skip(f"this machine did not hold real time: {result.invalid}")
+    assert result.verdict == "PASS"
     return timing
 
 
@@ -73,6 +79,8 @@ def test_sil_real_time_against_lockstep_via_compare(short_landing, realtime_crit
     code = main(["compare", "--rig", str(SIL), "--rig", str(SIL), "--timing", "lockstep", "--timing", "realtime",
                  "--scenario", str(scenario_file), "--criteria", realtime_criteria, "--out", str(tmp_path / "cmp")])
     out = capsys.readouterr().out
+    if code == 3:
+        pytest.skip(f"this machine did not hold real time: {out.strip().splitlines()[-1]}")
     assert code == 0, out
     report = json.loads((tmp_path / "cmp/compare.json").read_text())
     assert report["timing"] == {"a": "lockstep", "b": "realtime"}
@@ -102,11 +110,13 @@ def test_a_slow_device_fails_a_timing_criterion(short_landing, realtime_criteria
                   command=("{firmware}/build/host/skycrane-sil", "--step-delay-us", "30000"))
     result = land(short_landing, rig=rig, out=tmp_path / "run", criteria=realtime_criteria)
     assert result.error is None
-    failed = {r["metric"] for r in result.checks if r["passed"] is False}
+    failed = {r["metric"] for r in result.checks if r["passed"] is False and r["judges"] == "controller"}
     assert failed == {"device_step_p99_ms", "command_age_p99_ms"}  # it still lands: only timing fails
     assert result.summary["timing"]["late_replies"] > 100
-    assert not result.passed and result.summary["verdict"] == "FAIL"
     assert result.summary["timing"]["device_step_time_us"]["p50"] >= 30000
+    if result.verdict == "INCONCLUSIVE":
+        pytest.skip(f"this machine did not hold real time: {result.invalid}")
+    assert result.verdict == "FAIL"
 
 
 @needs_sil
