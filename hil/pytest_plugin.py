@@ -122,6 +122,7 @@ class _PluginState:
         written = write_suite_report(self.entries, Path(path), provenance)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and written is not None:
+            reporter.ensure_newline()
             reporter.write_line(f"hil: report {written} ({len(self.entries)} tests with landings)")
 
 

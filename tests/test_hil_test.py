@@ -1,0 +1,37 @@
+"""`hil test`: the acceptance suite shipped with the package, run as a user runs it."""
+
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.conftest import HIL, ROOT
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_the_shipped_suite_passes_on_the_in_process_rig_with_junit_and_a_report(tmp_path):
+    junit = tmp_path / "suite.xml"
+    proc = subprocess.run([*HIL, "test", "--rig", "mil", "--seeds", "1", "--out", str(tmp_path / "runs"),
+                           f"--junitxml={junit}", "-q"], capture_output=True, text=True, cwd=tmp_path, timeout=280)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    assert "warning" not in proc.stdout.lower()
+    suite = ET.parse(junit).getroot().find("testsuite")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    shipped = [n for n in cases if n.startswith("test_scenario_lands_as_the_catalogue_expects")]
+    assert len(shipped) == 8                                   # every shipped scenario, one seed each
+    must_fail = [n for n in cases if n.startswith("test_the_harness_fails_a_broken_controller")]
+    assert len(must_fail) == 3 and all(cases[n].find("failure") is None for n in must_fail)
+    assert cases["test_real_time_landing_is_judged_on_timing"].find("skipped") is not None  # mil has no clock
+    props = {p.get("name"): p.get("value") for p in cases[shipped[0]].iter("property")}
+    assert props["rig"] == "mil" and props["verdict"] == "PASS" and "requirement" in props
+    report = tmp_path / "runs/report.html"
+    assert 100_000 < report.stat().st_size < 3_000_000
+    assert len(list((tmp_path / "runs").iterdir())) >= 12      # a run folder per landing, and the report
+
+
+def test_a_bad_rig_is_pytests_usage_error_in_one_line(tmp_path):
+    proc = subprocess.run([*HIL, "test", "--rig", str(tmp_path / "nope.toml")], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "rig file not found" in proc.stderr and "Traceback" not in proc.stderr
