@@ -58,3 +58,32 @@ def test_emulator_rig_needs_a_command(tmp_path):
     rig = write_rig(tmp_path, 'kind = "emulator"\nfirmware_dir = "."\n')
     with pytest.raises(ConfigError, match="command is required"):
         load_rig(rig)
+
+
+def test_builds_of_one_firmware_tree_wait_for_each_other(tmp_path):
+    """Two runs starting at once used to race in make ("Permission denied" starting the binary)."""
+    import fcntl
+    import threading
+    import time
+    (tmp_path / "Makefile").write_text("all:\n\t@echo built >> log\n")
+    dev = ProcessDevice(tmp_path, ["all"], ["true"], r"^PTY (\S+)")
+    lock_path = tmp_path / process.BUILD_LOCK
+    lock_path.parent.mkdir(parents=True)
+    with lock_path.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)             # another run is building this tree
+        builder = threading.Thread(target=dev.build)
+        builder.start()
+        time.sleep(0.5)
+        assert builder.is_alive() and not (tmp_path / "log").exists()
+    builder.join(timeout=10)
+    assert not builder.is_alive() and (tmp_path / "log").read_text() == "built\n"
+
+
+def test_a_program_that_ignores_sigterm_is_killed_and_not_called_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setattr(process, "STOP_TIMEOUT_S", 0.5)
+    ignore_first = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); "   # before it names its pty
+    dev = ProcessDevice(tmp_path, [], [sys.executable, "-c", ignore_first + ANNOUNCE + "time.sleep(60)"],
+                        r"^PTY (\S+)")
+    dev.start()
+    dev.stop()
+    assert dev.killed and dev.returncode == -9 and dev.failure() is None
