@@ -33,6 +33,9 @@ def _within(obj: object, name: str, low: float, high: float) -> None:
         raise ParamError(name, f"must be in [{low:g}, {high:g}], got {value!r}")
 
 
+MAX_ALTITUDE_M = 20_000.0
+
+
 def _finite(obj: object, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
@@ -273,5 +276,8 @@ class InitialConditions:
 
     def __post_init__(self) -> None:
         _positive(self, "altitude_m")
+        # Powered descent starts near 2 km; the flat, constant-gravity, exponential-atmosphere
+        # environment is no model of anything above a few tens of km.
+        _within(self, "altitude_m", 0.0, MAX_ALTITUDE_M)
         _within(self, "throttle", 0.0, 1.0)
         _finite(self, "vz_mps", "x_m", "y_m", "vx_mps", "vy_mps", "tilt_x_rad", "tilt_y_rad")

@@ -16,6 +16,7 @@ from plant.params import InitialConditions, ParamError, PlantParams
 _TOP_LEVEL = ("name", "description", "seed", "max_time_s", "expect", "expect_why", "initial",
               "plant", "controller", "dispersions")
 EXPECTATIONS = ("pass", "fail")
+MAX_TIME_S = 3600.0  # a landing takes under two minutes; an hour of real time is a typo
 
 
 class ScenarioError(ValueError):
@@ -111,8 +112,8 @@ def _parse(raw: bytes, label: str, stem: str) -> Scenario:
     if seed < 0:
         raise ScenarioError(f"{label}: seed must be >= 0, got {seed!r}")
     max_time_s = _typed(doc.get("max_time_s", 200.0), 0.0, "max_time_s", label)
-    if not max_time_s > 0:
-        raise ScenarioError(f"{label}: max_time_s must be positive, got {max_time_s!r}")
+    if not 0 < max_time_s <= MAX_TIME_S:  # also refuses nan and inf
+        raise ScenarioError(f"{label}: max_time_s must be in (0, {MAX_TIME_S:g}] s, got {max_time_s!r}")
     initial = _build(InitialConditions, doc.get("initial", {}), "initial", label)
     params = _build(PlantParams, doc.get("plant", {}), "plant", label)
     controller = {}

@@ -236,3 +236,13 @@ def test_garbage_at_connect_is_retried_like_silence(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert_one_line_error(hil("land", "--link-fault", "reply:corrupt:every", "--out", str(tmp_path / "bad")),
                           "only garbled answers to the identity request after 3 tries")
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    ("max_time_s = 1e9", "max_time_s must be in (0, 3600] s"),
+    ("max_time_s = inf", "max_time_s must be a finite number"),
+    ("[initial]\naltitude_m = 1e7", "initial.altitude_m"),
+])
+def test_scenario_limits_that_make_no_sense_are_refused(tmp_path, extra, fragment):
+    scenario = write_scenario(tmp_path, "silly", extra=extra)
+    assert_one_line_error(hil("land", "--rig", "mil", "--scenario", str(scenario)), "silly.toml", fragment)

@@ -164,7 +164,7 @@ def test_malformed_toml_reports_line(tmp_path):
     ("[plant.imu]\nrate_hz = 50\n", "plant.imu.rate_hz must be >= 100, got 50.0"),
     ("[plant]\nsubstep_hz = 100\n", "plant.substep_hz must be >= 500, got 100.0"),
     ("[initial]\naltitude_m = -1\n", "initial.altitude_m must be positive, got -1.0"),
-    ("max_time_s = 0\n", "max_time_s must be positive, got 0.0"),
+    ("max_time_s = 0\n", "max_time_s must be in (0, 3600] s, got 0.0"),
     ("seed = 1.5\n", "seed must be an integer, got 1.5"),
     ("name = 3\n", "name must be a string, got 3"),
     ("[controller]\nkp = 'fast'\n", "controller.kp must be a number, got 'fast'"),
