@@ -78,9 +78,10 @@ def test_sil_real_time_against_lockstep_via_compare(short_landing, realtime_crit
     scenario_file = tmp_path / "short.toml"
     code = main(["compare", "--rig", str(SIL), "--rig", str(SIL), "--timing", "lockstep", "--timing", "realtime",
                  "--scenario", str(scenario_file), "--criteria", realtime_criteria, "--out", str(tmp_path / "cmp")])
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     if code == 3:
-        pytest.skip(f"this machine did not hold real time: {out.strip().splitlines()[-1]}")
+        pytest.skip(f"this machine did not hold real time: {captured.err.strip().splitlines()[-1]}")
     assert code == 0, out
     report = json.loads((tmp_path / "cmp/compare.json").read_text())
     assert report["timing"] == {"a": "lockstep", "b": "realtime"}
