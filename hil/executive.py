@@ -129,6 +129,12 @@ class RealtimeExecutive:
         self._last_step_count = -1
         self._pending = None   # the request on the wire
         self._reply = None     # (pending, registers, received ns): complete, applied at the next tick
+        self._held = None      # the first frame, sampled at plant time 0, until first_hold_s
+        # The device's step 0 falls due when the first frame arrives, and every period after.
+        # Holding that frame for the phase margin puts every later step a margin after a control
+        # tick, so frames keep being sampled on the plant's control grid (as in lockstep) and
+        # still reach the device before its step.
+        self.first_hold_s = 0.0 if phase_margin_ms is None else phase_margin_ms * 1e-3
         # Send each frame phase_margin_ms before the device's step (hil/phase.py); None: on the plain schedule.
         self.aligner = None if phase_margin_ms is None else PhaseAligner(
             round(1e6 * self.control_dt), round(phase_margin_ms * 1e3), round(1e6 * self.physics_dt))
@@ -195,11 +201,18 @@ class RealtimeExecutive:
                 if self._reply is not None:
                     self._apply(*self._reply)
                     work.append("apply a reply")
-                if self._frame_due(started):
-                    self.control_ticks += 1
-                    if self._pending is None:
-                        self._pending = self._send()
+                if self._held is not None:
+                    if plant.t >= self._held[3] + self.first_hold_s - 1e-9:
+                        self._pending, self._held = self._write(self._held), None
                         work.append("send a frame")
+                elif self._frame_due(started):
+                    if self._pending is None:
+                        sample = self._sample()
+                        if self.frames_sent == 1 and self.aligner is not None:
+                            self._held = sample   # the first frame sets the device's phase: see first_hold_s
+                        else:
+                            self._pending = self._write(sample)
+                            work.append("send a frame")
                     else:
                         # The previous reply is overdue. Modbus RTU allows one request on the
                         # line, so this frame is not sent; the plant goes on (a slow device
@@ -215,25 +228,33 @@ class RealtimeExecutive:
                 gc.enable()
 
     def _frame_due(self, now_ns: int) -> bool:
-        """A frame is due: just before the device's next step once its phase is known, else on
-        the plant's control schedule."""
+        """A frame is due: at the plant's control tick, as in lockstep; once the device's phase
+        is known, earlier if that tick would reach the device too close to its step."""
+        on_grid = self.plant.t >= self.control_ticks * self.control_dt - 1e-9
+        if on_grid:
+            self.control_ticks += 1
         if self.aligner is not None and self.aligner.active:
-            return self.aligner.due(now_ns)
-        return self.plant.t >= self.control_ticks * self.control_dt - 1e-9
+            next_grid_ns = self.pacer.wall_ns(self.control_ticks * self.control_dt)
+            return self.aligner.due(now_ns, on_grid, next_grid_ns)
+        return on_grid
 
-    def _send(self):
-        plant = self.plant
+    def _sample(self) -> tuple:
+        """The next frame: its number, registers, sensor values and plant time."""
         frame = self.frames_sent + 1
-        sensors = plant.sense()
-        registers = icd.SENSORS.encode(sensor_block(frame, sensors))
+        sensors = self.plant.sense()
         self.frames_sent = frame
+        return frame, icd.SENSORS.encode(sensor_block(frame, sensors)), sensors, self.plant.t
+
+    def _write(self, sample: tuple):
+        """Put a sampled frame on the line; the pending reply, or None (a miss)."""
+        frame, registers, sensors, sampled_t = sample
         try:
             pending = self.link.send_read_write(icd.SENSORS.base, registers, icd.COMMANDS.base,
                                                 icd.COMMANDS.length, frame=frame, timeout_s=self.reply_timeout_s)
         except LinkError as exc:
             self._miss(exc, None)
             return None
-        self._sent[frame] = (plant.t, pending.sent_ns, sensors)
+        self._sent[frame] = (sampled_t, pending.sent_ns, sensors)
         self._sent.pop(frame - 64, None)  # a device never answers with a frame this old
         return pending
 

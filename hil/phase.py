@@ -5,9 +5,13 @@ drift into the same phase now and then: a frame that arrives just after a step w
 period for the next one, and its command is two periods old when it is applied (measured: 35 of
 2,990 commands in a 60 s SIL landing at 50 Hz, p99 41 ms). The host already knows the device
 clock from every reply (read_tick_us against its own send and receive times) and the device's
-schedule (step_tick_us, every period), so it sends each frame `margin` before the device's next
-step: the step always uses a frame that is margin old, and the command is applied one period
-plus the reply's trip later.
+schedule (step_tick_us, every period), so it makes each frame reach the device before its step.
+The first frame is held back by the margin, which puts every device step a margin after a
+control tick: frames are then sampled on the plant's control grid, as in lockstep, each step
+uses the frame sampled a margin before it, and the command is applied one period plus the
+reply's trip later. If the device's clock drifts so that a control tick would reach it less
+than half the margin before its step, that frame goes out early instead, at the last physics
+tick that leaves the whole margin.
 
 The offset of the device clock is the median of the last OFFSET_WINDOW exchanges (robust to one
 slow reply; it follows a drifting clock, a QEMU guest's included). Until the first reply the
@@ -58,18 +62,37 @@ class PhaseAligner:
         if fresh and step_tick_us:
             self._anchor_us = step_tick_us
 
-    def due(self, now_ns: int) -> bool:
-        """True at the last physics tick that still leaves `margin` before the device's next step
-        (once per step)."""
+    def due(self, now_ns: int, on_grid: bool = False, next_grid_ns: int | None = None) -> bool:
+        """Whether to send the frame for the device's next step now (once per step).
+
+        A control tick (`on_grid`) serves the step if the step falls at least half the margin
+        after it and half the margin before the next control tick (whose exchange reads the
+        step's command): frames then stay on the plant's control grid. When no control tick
+        serves the step (the device's clock has drifted close to the grid), the frame goes out
+        at the last physics tick that still leaves the whole margin."""
         if not self.active:
             return False
-        device_now = (now_ns // 1000 + self._offset_us) % WRAP
-        since_anchor = _signed(device_now + self.margin_us - self._anchor_us)
-        steps_ahead = -(-since_anchor // self.period_us)          # ceil: the next step at least margin away
+        device_now = self._device_us(now_ns)
+        uplink = self.margin_us - self.base_margin_us             # half the round trip
+        since_anchor = _signed(device_now + uplink - self._anchor_us)
+        steps_ahead = -(-since_anchor // self.period_us)          # ceil: the next step a frame can reach
         next_step = (self._anchor_us + steps_ahead * self.period_us) % WRAP
-        if next_step == self._sent_for:
-            return False
-        if _signed(next_step - device_now) < self.margin_us + self.tick_us:
+        if self._sent_for is not None and abs(_signed(next_step - self._sent_for)) < self.period_us // 2:
+            return False           # already sent for this step (the anchor moves by the step's own jitter)
+        lead = _signed(next_step - device_now)
+        if on_grid and self._serves(lead):
+            self._sent_for = next_step
+            return True
+        grid_will_serve = next_grid_ns is not None and self._serves(_signed(next_step - self._device_us(next_grid_ns)))
+        if not grid_will_serve and lead < self.margin_us + self.tick_us:
             self._sent_for = next_step
             return True
         return False
+
+    def _serves(self, lead_us: int) -> bool:
+        """A frame sent this long before the step lands safely between two exchanges."""
+        safe = self.margin_us // 2
+        return safe <= lead_us <= self.period_us - safe
+
+    def _device_us(self, host_ns: int) -> int:
+        return (host_ns // 1000 + self._offset_us) % WRAP
