@@ -107,16 +107,16 @@ class RealtimeExecutive:
     """
 
     def __init__(self, plant, link, control_rate_hz: float, observers: list[CycleObserver], pacer: Pacer,
-                 timing: TimingRecorder, policy: LinkPolicy = LinkPolicy(), phase_margin_ms: float | None = 2.0
-                 ) -> None:
+                 timing: TimingRecorder, policy: LinkPolicy = LinkPolicy(), phase_margin_ms: float | None = 2.0,
+                 reply_timeout_s: float | None = None) -> None:
         self.plant = plant
         self.link = link
         self.policy = policy
         self.link_tally = LinkTally()
         self.control_dt = 1.0 / control_rate_hz
-        # A reply still missing after two control periods is a miss: waiting longer would stop the
-        # frames long enough for the device's watchdog to trip on one lost reply.
-        self.reply_timeout_s = min(getattr(link, "timeout_s", 1.0), 2.0 * self.control_dt)
+        # A reply missing this long is a miss (no frame goes out while one is awaited, so this
+        # must stay well inside the device's watchdog: flight.py passes half of it).
+        self.reply_timeout_s = reply_timeout_s or getattr(link, "timeout_s", 1.0)
         self.physics_dt = 1.0 / plant.params.substep_hz
         self.observers = observers
         self.pacer = pacer

@@ -84,7 +84,8 @@ def fly_landing(link, rig: Rig, identity: dict, run: Run, *, progress: Progress 
         policy = LinkPolicy(rig.link_retries, rig.link_max_misses)
         if realtime:
             executive = RealtimeExecutive(plant, link, rig.control_rate_hz, observers, pacer, timing, policy,
-                                          rig.phase_margin_ms if rig.phase_align else None)
+                                          rig.phase_margin_ms if rig.phase_align else None,
+                                          reply_timeout(rig, config))
             with Scheduling(rig.rt_priority, rig.pin_cpu, warn=progress.warn) as sched:
                 scheduling = sched.description
                 stop_reason = executive.run(scenario.max_time_s)
@@ -131,6 +132,15 @@ def fly_landing(link, rig: Rig, identity: dict, run: Run, *, progress: Progress 
     if out_dir is not None:
         _write_files(result, record, timing, pacer, plant, outputs)
     return result, crash
+
+
+def reply_timeout(rig: Rig, config: dict) -> float:
+    """Real time: how long a reply may take before it counts as a miss. Half the device's
+    watchdog (so one lost reply cannot starve it of frames), at least two control periods, at
+    most the rig's timeout_s. A slow device's late reply is waited for, not abandoned."""
+    watchdog = config.get("watchdog_s", 0.0)
+    wait = max(watchdog / 2.0, 2.0 / rig.control_rate_hz) if watchdog > 0 else rig.timeout_s
+    return min(rig.timeout_s, wait)
 
 
 def _verdict(result: RunResult, controller_passed: bool) -> str:

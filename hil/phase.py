@@ -73,8 +73,7 @@ class PhaseAligner:
         if not self.active:
             return False
         device_now = self._device_us(now_ns)
-        uplink = self.margin_us - self.base_margin_us             # half the round trip
-        since_anchor = _signed(device_now + uplink - self._anchor_us)
+        since_anchor = _signed(device_now + self._reach_us() - self._anchor_us)
         steps_ahead = -(-since_anchor // self.period_us)          # ceil: the next step a frame can reach
         next_step = (self._anchor_us + steps_ahead * self.period_us) % WRAP
         if self._sent_for is not None and abs(_signed(next_step - self._sent_for)) < self.period_us // 2:
@@ -89,10 +88,17 @@ class PhaseAligner:
             return True
         return False
 
+    def _reach_us(self) -> int:
+        """How long before a step a frame must leave to be used by it with room to spare: half
+        the margin, and never less than the request's own trip (half the round trip). The same
+        bound decides which step is next and whether a control tick serves it, so a tick the
+        aligner waits for is never one it then finds too late."""
+        return max(self.margin_us // 2, self.margin_us - self.base_margin_us)
+
     def _serves(self, lead_us: int) -> bool:
         """A frame sent this long before the step lands safely between two exchanges."""
-        safe = self.margin_us // 2
-        return safe <= lead_us <= self.period_us - safe
+        reach = self._reach_us()
+        return reach <= lead_us <= self.period_us - reach
 
     def _device_us(self, host_ns: int) -> int:
         return (host_ns // 1000 + self._offset_us) % WRAP

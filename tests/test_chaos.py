@@ -84,11 +84,12 @@ def test_real_time_misses_are_counted_and_the_landing_goes_on(tmp_path, short_la
     rig = sil_rig(tmp_path, 'link_faults = ["reply:drop:rate=0.01", "reply:corrupt:rate=0.01", '
                   '"reply:delay=60ms:rate=0.005"]\nlink_fault_seed = 5\ntiming = "realtime"\nphysics_rate_hz = 1000.0\n')
     result = land(short_landing, rig=str(rig), criteria=realtime_criteria, outputs=NO_FILES)
-    assert result.verdict in ("PASS", "INCONCLUSIVE"), result.describe()   # INCONCLUSIVE: this machine stalled
-    assert result.error is None and result.link_lost is None
+    assert result.error is None and result.link_lost is None, result.describe()
     assert result.metrics["link_misses"] >= 10
     assert int(result.record["link_misses"].sum()) == result.metrics["link_misses"]
-    assert result.metrics["rover_vz_at_contact_mps"] < 1.0
+    if result.verdict == "INCONCLUSIVE":
+        pytest.skip(f"this machine did not hold real time: {result.invalid}")
+    assert result.verdict == "PASS", result.describe()
 
 
 # -- the device dies or hangs -------------------------------------------------------------------
