@@ -182,7 +182,8 @@ def _cfg(name: str, typ: str, unit: str, default: float, lo: float, hi: float, m
 IDENTITY = Block("identity", 0x0000, "r", "who answers: read once at connect", (
     Field("icd_version", "u16", "-", "ICD version this device was built against"),
     Field("layout_hash", "u32", "-", "CRC-32 of the register layout; the host refuses a mismatch"),
-    Field("device_kind", "u16", "-", "DeviceKind: 1 reference, 2 SIL, 3 AVR, 4 STM32"),
+    Field("device_kind", "u16", "-",
+          "DeviceKind: 1 reference, 2 SIL, 3 AVR, 4 STM32 (its values are not in the layout hash)"),
     Field("build_id", "u32", "-", "firmware build (major<<16 | minor<<8 | patch, or a build number)"),
 ))
 
@@ -255,19 +256,36 @@ COMMANDS = Block("commands", 0x0180, "r", "the answer to the frame (device to ho
 BLOCKS = (IDENTITY, CONFIG, SENSORS, COMMANDS)
 ENUMS = (ControllerState, DeviceKind, TimingMode, SensorFlags, Discretes, Faults)
 
+# Enums that say who answers, not how to talk to it: a new board adds a DeviceKind, and that must
+# not make every deployed firmware unflyable. Matched by name, so a redefined DeviceKind (a
+# newer module, or a test's extended copy) is left out as well. The identity block's fields
+# (device_kind, build_id: name, type, address) stay in the hash.
+UNHASHED_ENUMS = frozenset({"DeviceKind"})
 
-def layout_text() -> str:
-    """Canonical text of everything both sides must agree on; the layout hash is its CRC-32."""
+
+def layout_text(blocks: Sequence[Block] | None = None, enums: Sequence[type[enum.Enum]] | None = None) -> str:
+    """Canonical text of everything both sides must agree on; the layout hash is its CRC-32.
+
+    Block and field names, addresses, types and units, and the values of every enum but those
+    in UNHASHED_ENUMS. Meanings, config defaults and limits are not in it. blocks and enums
+    default to BLOCKS and ENUMS (other values: to see what a change would do to the hash).
+    """
     lines = [f"icd {ICD_VERSION}"]
-    for block in BLOCKS:
+    for block in BLOCKS if blocks is None else blocks:
         lines.append(f"block {block.name} {block.base:#06x} {block.access}")
         lines += [f"  {addr:#06x} {f.name} {f.type} {f.unit}" for addr, f in block.addresses()]
-    for enum_cls in ENUMS:
-        lines.append(f"enum {enum_cls.__name__} " + " ".join(f"{m.name}={m.value}" for m in enum_cls))
+    for enum_cls in ENUMS if enums is None else enums:
+        if enum_cls.__name__ not in UNHASHED_ENUMS:
+            lines.append(f"enum {enum_cls.__name__} " + " ".join(f"{m.name}={m.value}" for m in enum_cls))
     return "\n".join(lines) + "\n"
 
 
-LAYOUT_HASH = zlib.crc32(layout_text().encode())
+def layout_hash(blocks: Sequence[Block] | None = None, enums: Sequence[type[enum.Enum]] | None = None) -> int:
+    """CRC-32 of layout_text(blocks, enums): the value both sides put in identity.layout_hash."""
+    return zlib.crc32(layout_text(blocks, enums).encode())
+
+
+LAYOUT_HASH = layout_hash()
 
 
 def config_defaults() -> dict[str, float]:

@@ -29,6 +29,8 @@ def render_c_header() -> str:
            "/* The Modbus register map shared by the host and the firmware (see docs/icd.md). */",
            "#ifndef ICD_H", "#define ICD_H", "",
            f"#define ICD_VERSION {icd.ICD_VERSION}u",
+           "/* CRC-32 of hil/icd.py layout_text(): names, addresses, types, units, enum values; not the",
+           f"   values of {', '.join(sorted(icd.UNHASHED_ENUMS))} (a new board adds a kind without changing it) */",
            f"#define ICD_LAYOUT_HASH 0x{icd.LAYOUT_HASH:08X}u", ""]
     for block in icd.BLOCKS:
         prefix = _macro("ICD", block.name)
@@ -47,6 +49,8 @@ def render_c_header() -> str:
     out.append("")
     for enum_cls in icd.ENUMS:
         tag = _snake(enum_cls.__name__)
+        if enum_cls.__name__ in icd.UNHASHED_ENUMS:
+            out.append("/* not in ICD_LAYOUT_HASH (UNHASHED_ENUMS): a new value, e.g. a new port's kind, keeps the hash */")
         out.append(f"enum icd_{tag} {{")
         out += [f"    {_macro('ICD', tag, m.name)} = {m.value}," for m in enum_cls]
         out += ["};", ""]
@@ -58,8 +62,11 @@ def render_c_header() -> str:
 def render_markdown() -> str:
     out = [f"<!-- {_BANNER} -->", "# Register interface (ICD)", "",
            f"ICD version **{icd.ICD_VERSION}**, layout hash **0x{icd.LAYOUT_HASH:08X}** "
-           "(CRC-32 of the canonical layout text: block and field names, addresses, types, units, "
-           "enum values). The host reads the identity block at connect and refuses a device whose "
+           "(CRC-32 of the canonical layout text, `hil.icd.layout_text()`: block and field names, "
+           "addresses, types, units, and the values of every enumeration except "
+           f"{', '.join(f'**{n}**' for n in sorted(icd.UNHASHED_ENUMS))}, so adding a board's device kind "
+           "does not change it; meanings, config defaults and limits are not in it either). "
+           "The host reads the identity block at connect and refuses a device whose "
            "version or hash differs.", "",
            "Modbus RTU, the controller is the server (unit 1). Holding registers only. "
            "`f32` and `u32` occupy two registers, high word first (big-endian word order). "
@@ -89,7 +96,8 @@ def render_markdown() -> str:
     out += ["## Enumerations and bit fields", ""]
     for enum_cls in icd.ENUMS:
         members = ", ".join(f"{m.value} `{m.name}`" for m in enum_cls)
-        out.append(f"- **{enum_cls.__name__}**: {members}")
+        unhashed = " (not in the layout hash)" if enum_cls.__name__ in icd.UNHASHED_ENUMS else ""
+        out.append(f"- **{enum_cls.__name__}**{unhashed}: {members}")
     out += ["", f"`td_time_us` reads 0x{icd.TD_NOT_DECLARED:08X} until touchdown is declared.", ""]
     return "\n".join(out)
 

@@ -1,5 +1,7 @@
 """The register map: encode/decode round trips, float edge cases, generated files, layout hash."""
 
+import dataclasses
+import enum
 import math
 import shutil
 import struct
@@ -80,6 +82,73 @@ def test_layout_hash_changes_with_the_layout(monkeypatch):
     moved = icd.Block("sensors", 0x0101, "w", icd.SENSORS.meaning, icd.SENSORS.fields)
     monkeypatch.setattr(icd, "BLOCKS", (icd.IDENTITY, icd.CONFIG, moved, icd.COMMANDS))
     assert icd.layout_text() != before
+
+
+def _with_kind_added(name="RISCV", value=5):
+    """The ENUMS with DeviceKind extended by one member, as a new board's commit would do."""
+    kinds = [(m.name, m.value) for m in icd.DeviceKind] + [(name, value)]
+    extended = enum.IntEnum("DeviceKind", kinds)
+    return tuple(extended if e is icd.DeviceKind else e for e in icd.ENUMS), extended
+
+
+def test_adding_a_device_kind_keeps_the_layout_hash():
+    enums, extended = _with_kind_added()
+    assert extended.RISCV == 5 and extended in enums and icd.DeviceKind not in enums
+    assert icd.layout_hash(enums=enums) == icd.LAYOUT_HASH
+    # the same change to an enum that is hashed does change it: the seam really takes `enums`
+    assert "DeviceKind" in icd.UNHASHED_ENUMS
+    moved = enum.IntEnum("DeviceKnd", [(m.name, m.value) for m in extended])
+    assert icd.layout_hash(enums=(*icd.ENUMS, moved)) != icd.LAYOUT_HASH
+
+
+def test_device_kind_and_build_stay_readable_in_the_identity_block():
+    assert icd.IDENTITY.names == ("icd_version", "layout_hash", "device_kind", "build_id")
+    assert [e.__name__ for e in icd.ENUMS].count("DeviceKind") == 1  # still generated into icd.h
+    assert "ICD_DEVICE_KIND_STM32 = 4," in icd_codegen.render_c_header()
+
+
+@pytest.mark.parametrize("change", ["field name", "field type", "field address", "identity field type",
+                                    "controller state added", "controller state renumbered", "fault bit"])
+def test_a_real_layout_change_changes_the_layout_hash(change):
+    blocks, enums = list(icd.BLOCKS), list(icd.ENUMS)
+
+    def replace_field(block, field_name, **what):
+        fields = tuple(dataclasses.replace(f, **what) if f.name == field_name else f for f in block.fields)
+        return icd.Block(block.name, block.base, block.access, block.meaning, fields)
+
+    if change == "field name":
+        blocks[3] = replace_field(icd.COMMANDS, "throttle", name="throttle_cmd")
+    elif change == "field type":
+        blocks[2] = replace_field(icd.SENSORS, "radar_seq", type="u32")
+    elif change == "field address":
+        blocks[2] = icd.Block("sensors", icd.SENSORS.base + 1, "w", icd.SENSORS.meaning, icd.SENSORS.fields)
+    elif change == "identity field type":
+        blocks[0] = replace_field(icd.IDENTITY, "device_kind", type="u32")
+    elif change == "controller state added":
+        enums[0] = enum.IntEnum("ControllerState", [(m.name, m.value) for m in icd.ControllerState] + [("ABORT", 9)])
+    elif change == "controller state renumbered":
+        enums[0] = enum.IntEnum("ControllerState", [(m.name, m.value + 1) for m in icd.ControllerState])
+    else:
+        enums[5] = enum.IntFlag("Faults", [(m.name, m.value) for m in icd.Faults] + [("BROWNOUT", 128)])
+    assert icd.layout_hash(blocks, enums) != icd.LAYOUT_HASH
+    assert icd.layout_hash(icd.BLOCKS, icd.ENUMS) == icd.LAYOUT_HASH  # the seam's defaults are the ICD
+
+
+def test_an_old_host_accepts_a_new_board_of_an_unknown_kind():
+    from hil import handshake
+
+    class Link:
+        port = "fake"
+
+        def drain(self):
+            pass
+
+        def read_holding(self, address, count):
+            assert (address, count) == (icd.IDENTITY.base, icd.IDENTITY.length)
+            return icd.IDENTITY.encode([icd.ICD_VERSION, icd.LAYOUT_HASH, 5, 0x010203])
+
+    ident = handshake.identify(Link())
+    assert (ident["device_kind"], ident["device_kind_name"], ident["build_id"]) == (5, "5", 0x010203)
 
 
 def test_generated_files_are_not_stale():

@@ -4,14 +4,16 @@
 #define ICD_H
 
 #define ICD_VERSION 3u
-#define ICD_LAYOUT_HASH 0xBC0D2051u
+/* CRC-32 of hil/icd.py layout_text(): names, addresses, types, units, enum values; not the
+   values of DeviceKind (a new board adds a kind without changing it) */
+#define ICD_LAYOUT_HASH 0x7D4D1424u
 
 /* identity block (r): who answers: read once at connect */
 #define ICD_IDENTITY_BASE 0x0000u
 #define ICD_IDENTITY_LEN 6u
 #define ICD_IDENTITY_ICD_VERSION 0x0000u /* u16 [-] ICD version this device was built against */
 #define ICD_IDENTITY_LAYOUT_HASH 0x0001u /* u32 [-] CRC-32 of the register layout; the host refuses a mismatch */
-#define ICD_IDENTITY_DEVICE_KIND 0x0003u /* u16 [-] DeviceKind: 1 reference, 2 SIL, 3 AVR, 4 STM32 */
+#define ICD_IDENTITY_DEVICE_KIND 0x0003u /* u16 [-] DeviceKind: 1 reference, 2 SIL, 3 AVR, 4 STM32 (its values are not in the layout hash) */
 #define ICD_IDENTITY_BUILD_ID 0x0004u /* u32 [-] firmware build (major<<16 | minor<<8 | patch, or a build number) */
 
 /* config block (rw): timing and controller tuning; written at run start */
@@ -185,6 +187,7 @@ enum icd_controller_state {
     ICD_CONTROLLER_STATE_LINK_LOST = 8,
 };
 
+/* not in ICD_LAYOUT_HASH (UNHASHED_ENUMS): a new value, e.g. a new port's kind, keeps the hash */
 enum icd_device_kind {
     ICD_DEVICE_KIND_REFERENCE = 1,
     ICD_DEVICE_KIND_SIL = 2,
