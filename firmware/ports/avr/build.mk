@@ -18,7 +18,8 @@ AVR_DUDE_uno     := -c arduino -p m328p -b 115200
 AVR_DUDE_mega    := -c wiring -p m2560 -b 115200 -D
 AVR_SRC          := ports/avr/main.c ports/avr/uart.c ports/avr/timer.c
 # mb_server's receive and reply buffers (core default 256): the ICD's largest request is the
-# 119-byte config write (55 registers), its largest reply 115 bytes; 128 saves 256 B of RAM.
+# 123-byte config write (57 registers), its largest reply the 119-byte config read; 128 saves
+# 256 B of RAM.
 AVR_ADU_MAX      ?= 128
 
 # $(call avr_board,BOARD): build/avr-BOARD/skycrane.elf and .hex for one board
