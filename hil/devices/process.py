@@ -53,33 +53,8 @@ class ProcessDevice:
         self.killed = False          # it ignored SIGTERM and was killed by us (not a crash)
 
     def build(self) -> None:
-        if not self.make_args:
-            return
-        if not (self.firmware_dir / "Makefile").exists():
-            raise HilError(f"no firmware Makefile in {self.firmware_dir} (rig firmware_dir)")
-        lock_path = self.firmware_dir / BUILD_LOCK
-        try:
-            lock_path.parent.mkdir(parents=True, exist_ok=True)
-            lock = lock_path.open("w")
-        except OSError as exc:
-            raise HilError(f"cannot build the firmware: {lock_path}: {exc.strerror}") from None
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)   # another run building this tree finishes first
-            done = subprocess.run(["make", "-s", "-C", str(self.firmware_dir), *self.make_args],
-                                  capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
-        except FileNotFoundError:
-            raise HilError("cannot build the firmware: `make` is not installed") from None
-        except subprocess.TimeoutExpired:
-            raise HilError(f"firmware build took longer than {BUILD_TIMEOUT_S:g} s "
-                           f"(make -C {self.firmware_dir} {' '.join(self.make_args)})") from None
-        finally:
-            lock.close()
-        if done.returncode != 0:
-            lines = (done.stderr or done.stdout).strip().splitlines() or ["(no output)"]
-            # The compiler's first error says more than make's closing "*** Error 1".
-            errors = [ln for ln in lines if "error" in ln.lower() and not ln.startswith("make")]
-            raise HilError(f"firmware build failed (make -C {self.firmware_dir} {' '.join(self.make_args)}): "
-                           f"{(errors or lines)[0 if errors else -1].strip()}")
+        if self.make_args:
+            build_firmware(self.firmware_dir, self.make_args)
 
     def start(self) -> str:
         self.build()
@@ -134,6 +109,36 @@ class ProcessDevice:
         telling = [ln for ln in lines if "ERROR" in ln or "runtime error" in ln or "error" in ln.lower()]
         chosen = telling[:1] or lines[-1:]
         return f": {chosen[0].strip()}" if chosen else ""
+
+
+def build_firmware(firmware_dir: Path, make_args: list[str]) -> None:
+    """make -C firmware_dir make_args, one build of a tree at a time; HilError with the first
+    compiler error when it fails."""
+    if not (firmware_dir / "Makefile").exists():
+        raise HilError(f"no firmware Makefile in {firmware_dir} (rig firmware_dir)")
+    lock_path = firmware_dir / BUILD_LOCK
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = lock_path.open("w")
+    except OSError as exc:
+        raise HilError(f"cannot build the firmware: {lock_path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)   # another run building this tree finishes first
+        done = subprocess.run(["make", "-s", "-C", str(firmware_dir), *make_args],
+                              capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    except FileNotFoundError:
+        raise HilError("cannot build the firmware: `make` is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise HilError(f"firmware build took longer than {BUILD_TIMEOUT_S:g} s "
+                       f"(make -C {firmware_dir} {' '.join(make_args)})") from None
+    finally:
+        lock.close()
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines() or ["(no output)"]
+        # The compiler's first error says more than make's closing "*** Error 1".
+        errors = [ln for ln in lines if "error" in ln.lower() and not ln.startswith("make")]
+        raise HilError(f"firmware build failed (make -C {firmware_dir} {' '.join(make_args)}): "
+                       f"{(errors or lines)[0 if errors else -1].strip()}")
 
 
 def _die_with_parent() -> None:
