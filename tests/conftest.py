@@ -66,3 +66,12 @@ def short_landing(tmp_path):
     from plant.scenario import load_scenario
     return load_scenario(str(write_scenario(tmp_path, "short", extra="max_time_s = 80\n[initial]\n"
                                             "altitude_m = 40.0\nvz_mps = -3.0\n")))
+
+
+@pytest.fixture(params=["python", "c"])
+def implementation(request):
+    """Runs a contract test over the Python reference device and the C core (tests/contract.py)."""
+    import shutil
+    if request.param == "c" and (shutil.which("make") is None or shutil.which("gcc") is None):
+        pytest.skip("the C core needs make and gcc")
+    return request.param
