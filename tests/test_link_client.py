@@ -308,9 +308,11 @@ def test_drain_discards_pending_input(pty) -> None:
         assert client._serial is not None and client._serial.in_waiting == 0
 
 
-def test_broadcast_writes_get_no_reply_but_are_applied(served, pty) -> None:
+def test_broadcast_writes_wait_for_no_reply(served, pty) -> None:
+    """The client sends broadcasts without waiting; our servers ignore them (as the firmware)."""
     _, handler, server = served
     _, path = pty
+    before = list(handler.regs)
     with RtuClient(path, timeout_s=TIMEOUT_S, unit=0) as broadcaster:
         start = time.monotonic()
         broadcaster.write_registers(40, [4, 4])
@@ -319,6 +321,6 @@ def test_broadcast_writes_get_no_reply_but_are_applied(served, pty) -> None:
         with pytest.raises(ValueError):
             broadcaster.read_holding(0, 1)
     deadline = time.monotonic() + 2
-    while handler.regs[40:43] != [4, 4, 5] and time.monotonic() < deadline:
+    while server.frames_ignored < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert handler.regs[40:43] == [4, 4, 5]
+    assert server.frames_ignored == 2 and handler.regs == before

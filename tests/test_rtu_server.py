@@ -187,15 +187,17 @@ def test_other_units_are_ignored_silently(rig) -> None:
     assert line.ask(fc03(1, 1), 7) == regs_reply(3, [1])
 
 
-def test_broadcast_writes_are_applied_without_reply(rig) -> None:
+def test_broadcasts_are_ignored_like_the_firmware_does(rig) -> None:
+    """Unit 0: no action and no reply (firmware/core/mb_server.c does the same; the differential
+    in tests/test_differential.py holds the two to it)."""
     line, handler, server = rig
+    before = list(handler.regs)
     assert line.silent(fc16(30, [3, 3], unit=0))
     assert line.silent(fc06(32, 4, unit=0))
     assert line.silent(fc23(33, [5], 0, 1, unit=0))
-    assert line.silent(fc03(0, 1, unit=0))               # a broadcast read does nothing
-    assert handler.regs[30:34] == [3, 3, 4, 5]
-    assert ("read", 0, 1) not in handler.calls
-    assert server.requests_served == 4
+    assert line.silent(fc03(0, 1, unit=0))
+    assert handler.regs == before and handler.calls == []
+    assert server.requests_served == 0 and server.frames_ignored == 4
 
 
 # -- framing, garbage and resynchronisation ---------------------------------------------------

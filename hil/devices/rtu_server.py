@@ -77,9 +77,9 @@ class RtuServer:
             raise ValueError(f"unit must be 1..{rtu_frame.MAX_UNIT}, got {unit}")
         self.handler = handler
         self.unit = unit
-        self.requests_served = 0   # frames for this unit or broadcast, answered or not
+        self.requests_served = 0   # frames for this unit, answered
         self.frames_dropped = 0    # runs of bytes discarded: bad CRC, garbage, truncation
-        self.frames_ignored = 0    # valid frames for other units
+        self.frames_ignored = 0    # valid frames for other units or broadcast
         self._buf = bytearray()
         self._hunting = False      # inside a run of discarded bytes
         self._fd = -1
@@ -228,38 +228,33 @@ class RtuServer:
     def _handle(self, frame: bytes) -> bytes | None:
         """Execute one request frame; return the reply frame, or None when none is due."""
         unit, fc = frame[0], frame[1]
-        if unit != self.unit and unit != 0:
+        if unit != self.unit:
+            # Another unit, or a broadcast (0): no action, no reply, as in the firmware. A
+            # controller must not act on a write it cannot acknowledge; the host never broadcasts.
             self.frames_ignored += 1
             return None
         self.requests_served += 1
-        broadcast = unit == 0
         try:
-            reply = self._execute(fc, frame, broadcast)
+            return self._execute(fc, frame)
         except ModbusError as exc:
             code = exc.code
         except Exception:
             _log.exception("register handler failed on FC%02d; answering exception 04", fc)
             code = 4
-        else:
-            return None if broadcast else reply
-        return None if broadcast else rtu_frame.with_crc(bytes((unit, fc | 0x80, code)))
+        return rtu_frame.with_crc(bytes((unit, fc | 0x80, code)))
 
-    def _execute(self, fc: int, frame: bytes, broadcast: bool) -> bytes | None:
+    def _execute(self, fc: int, frame: bytes) -> bytes | None:
         handler = self.handler
         if fc == 23:
             raddr, rcount, waddr, wcount, nbytes = struct.unpack_from(">HHHHB", frame, 2)
             if not (1 <= rcount <= 125 and 1 <= wcount <= 121 and nbytes == 2 * wcount):
                 raise IllegalValue(f"FC23 read {rcount} write {wcount} bytes {nbytes}")
             handler.write(waddr, list(struct.unpack_from(f">{wcount}H", frame, 11)))
-            if broadcast:
-                return None
             return self._registers_reply(fc, handler.read(raddr, rcount), rcount)
         if fc == 3:
             address, count = struct.unpack_from(">HH", frame, 2)
             if not 1 <= count <= 125:
                 raise IllegalValue(f"FC03 count {count}")
-            if broadcast:
-                return None
             return self._registers_reply(fc, handler.read(address, count), count)
         if fc == 6:
             address, value = struct.unpack_from(">HH", frame, 2)
