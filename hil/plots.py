@@ -92,6 +92,13 @@ def _autoscale_y(ax, t, series, window, scale: float) -> None:
 TIMING_PLOT_FILE = "timing.png"
 
 
+def _bins(values: list[float]) -> int:
+    """60 bins, or one where the values are (nearly) all the same: numpy cannot split a range
+    narrower than its float resolution (a run stopped after a few identical command ages)."""
+    spread = max(values) - min(values)
+    return 60 if spread > 1e-9 * max(1.0, abs(max(values))) else 1
+
+
 def plot_timing(rows, lateness_us: list[float], out_dir: Path, title: str) -> Path:
     """timing.png: histograms of physics lateness, command age, link round trip and device step,
     and the command age over the flight (a drifting device timer shows as a slow sawtooth)."""
@@ -105,7 +112,7 @@ def plot_timing(rows, lateness_us: list[float], out_dir: Path, title: str) -> Pa
     fig, axes = plt.subplots(3, 2, figsize=(12, 10))
     for ax, (label, values) in zip(axes.flat, panels):
         if values:
-            ax.hist(values, bins=60, color="tab:blue", alpha=0.8, log=True)
+            ax.hist(values, bins=_bins(values), color="tab:blue", alpha=0.8, log=True)
             p99 = stats(values)["p99"]
             ax.axvline(p99, color="tab:red", linestyle="--", label=f"p99 {p99:.3g}")
             ax.legend(loc="upper right")
