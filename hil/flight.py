@@ -28,6 +28,8 @@ from hil.verdict import LandingJudge, invalid_reason, judge
 from plant.model import Plant
 from plant.params import ParamError
 
+DEATH_SETTLE_S = 0.5   # after a lost link: how long a device that died may take to be reported dead
+
 
 class Progress:
     """Receives one call per cycle; the CLI's live line implements it."""
@@ -107,7 +109,7 @@ def fly_landing(link, rig: Rig, identity: dict, run: Run, *, progress: Progress 
             if writer is not None:
                 writer.close()
         progress.done()
-    died = device.failure() if device is not None else None
+    died = _device_death(device, lost_link=result.link_lost is not None)
     if died and crash is None:
         # The controller's own death explains a lost link better than the link error does.
         result.error = stop_reason = died if result.error is None else f"{died} ({result.error})"
@@ -132,6 +134,19 @@ def fly_landing(link, rig: Rig, identity: dict, run: Run, *, progress: Progress 
     if out_dir is not None:
         _write_files(result, record, timing, pacer, plant, outputs)
     return result, crash
+
+
+def _device_death(device, *, lost_link: bool) -> str | None:
+    """Why the device ended on its own, if it did. A killed process closes its line a moment
+    before the kernel reports its exit, so after a lost link its death is waited for briefly."""
+    if device is None:
+        return None
+    died = device.failure()
+    deadline = time.monotonic() + DEATH_SETTLE_S
+    while died is None and lost_link and time.monotonic() < deadline:
+        time.sleep(0.02)
+        died = device.failure()
+    return died
 
 
 def reply_timeout(rig: Rig, config: dict) -> float:
