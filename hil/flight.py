@@ -213,6 +213,8 @@ def _timing(rig, plant, executive, pacer, timing, scheduling) -> dict:
         "device_step_time_us": stats(r.step_time_us for r in rows if r.fresh),
         "device_timer_wait_us": stats(r.device_wait_us for r in rows if r.fresh and r.frame_used),
         "device_hold_us": stats(r.device_hold_us for r in rows if r.fresh and r.frame_used),
+        # the device's own share of a command's age: its timer's wait for the step, and the step
+        "device_part_ms": stats((r.device_wait_us + r.step_time_us) * 1e-3 for r in rows if r.fresh and r.frame_used),
         "device_clock": clock_fit(rows),
         "age_attribution": attribution(rows, timing.t0_ns),
     }
@@ -227,6 +229,7 @@ def timing_metrics(t: dict) -> dict:
             "command_age_p99_ms": p99("command_age_ms"),
             "command_age_p99_periods": p99("command_age_ms") * t["control_rate_hz"] * 1e-3,
             "device_step_p99_ms": p99("device_step_time_us", 1e-3),
+            "command_age_device_p99_ms": p99("device_part_ms"),
             "link_round_trip_p99_ms": p99("link_round_trip_us", 1e-3)}
 
 

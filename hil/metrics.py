@@ -77,6 +77,8 @@ METRICS: tuple[Metric, ...] = (
            why="sensor sample to command applied; at 50 Hz one to two control periods plus the link is normal"),
     Metric("device_step_p99_ms", "device step time p99", "ms", group=TIMING, default=("max", 10.0),
            why="the controller's own step time on the device: half a 50 Hz control period"),
+    Metric("command_age_device_p99_ms", "  of it the device's (timer wait + step) p99", "ms", group=TIMING,
+           shown=True),
     Metric("command_age_p99_periods", "command age p99 in control periods", "", group=TIMING, shown=True),
     Metric("link_round_trip_p99_ms", "link round trip p99", "ms", group=TIMING, judges=RIG),
 )

@@ -172,7 +172,7 @@ def judge(values: dict, criteria: list[Criterion]) -> tuple[bool, list[dict]]:
         applies = c.metric in values or c.metric not in metrics.TIMING_NAMES
         judges = metrics.RIG if c.metric in metrics.RIG_JUDGED else metrics.CONTROLLER
         rows.append({"metric": c.metric, "value": values.get(c.metric), "criterion": c.describe(),
-                     "passed": c.passes(values.get(c.metric)) if applies else None,
+                     "max": c.maximum, "passed": c.passes(values.get(c.metric)) if applies else None,
                      "applies": applies, "judges": judges, "why": c.why})
     return all(r["passed"] for r in rows if r["applies"] and r["judges"] == metrics.CONTROLLER), rows
 
@@ -180,8 +180,31 @@ def judge(values: dict, criteria: list[Criterion]) -> tuple[bool, list[dict]]:
 def invalid_reason(rows: list[dict], values: dict) -> str | None:
     """Why the run was not a valid test of the controller (a rig criterion failed), or None."""
     broken = [r for r in rows if r["applies"] and r["judges"] == metrics.RIG and not r["passed"]]
+    late = _late_by_the_rig(rows, values)
+    if late:
+        return late if not broken else f"{_rig_reason(broken, values)}; {late}"
     if not broken:
         return None
+    return _rig_reason(broken, values)
+
+
+def _late_by_the_rig(rows: list[dict], values: dict) -> str | None:
+    """Commands too old while the device's own part of their age was within the limit and its
+    step time passed: the host, the machine or the link made them late, not the controller."""
+    by_metric = {r["metric"]: r for r in rows if r["applies"]}
+    age, step = by_metric.get("command_age_p99_ms"), by_metric.get("device_step_p99_ms")
+    own = values.get("command_age_device_p99_ms")
+    if age is None or age["passed"] or (step is not None and not step["passed"]) or own is None or own != own:
+        return None
+    limit = age.get("max")
+    if limit is None or own > limit:
+        return None
+    return (f"command age p99 {metrics.format_value(age['value'], 'ms')} outside {age['criterion']}, but the "
+            f"device's own part (timer wait + step) p99 is {metrics.format_value(own, 'ms')}: the host, the "
+            f"machine or the link made the commands late")
+
+
+def _rig_reason(broken: list[dict], values: dict) -> str:
     parts = []
     for row in broken:
         label, unit = metrics.label(row["metric"])

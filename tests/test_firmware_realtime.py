@@ -386,9 +386,11 @@ def test_uno_in_simavr_lands_in_real_time(short_landing, realtime_criteria, tmp_
     result = land(short_landing, rig=load_rig(ROOT / "rigs/emu-uno-realtime.toml"), out=tmp_path / "run", criteria=realtime_criteria)
     assert result.error is None, result.error
     if result.verdict == "INCONCLUSIVE":   # the machine, not the controller: the test could not be done
-        assert result.invalid.startswith("the rig could not hold real time"), result.invalid
+        assert result.invalid.startswith("the rig could not hold real time") or \
+            "made the commands late" in result.invalid, result.invalid
         pytest.skip(f"this machine did not hold real time: {result.invalid}")
-    assert all(r["passed"] for r in result.checks if r["applies"] and r["judges"] == "controller"), result.checks
+    failed = [r for r in result.checks if r["applies"] and r["judges"] == "controller" and not r["passed"]]
+    assert not failed, failed
     timing = result.summary["timing"]
     clock = timing["device_clock"]
     print(f"simavr --realtime landing: command age p50 {timing['command_age_ms']['p50']:.1f} ms, "

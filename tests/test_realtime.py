@@ -175,10 +175,23 @@ def test_timing_criteria_do_not_apply_to_lockstep_but_judge_real_time():
     reason = invalid_reason(rows, stalled)
     assert reason.startswith("the rig could not hold real time: physics overruns 2 outside <= 0")
     assert "2 late wake-ups of this machine, 0 ticks whose own work ran past the deadline" in reason
-    # Command age is the device's answer time: over its limit the controller fails.
-    passed, rows = judge({**landing, **timing, "command_age_p99_ms": 95.0}, criteria)
+    # Command age over its limit fails the controller when the device's own part (its timer's wait
+    # and its step) is what made it old...
+    slow = {**landing, **timing, "command_age_p99_ms": 95.0, "command_age_device_p99_ms": 70.0}
+    passed, rows = judge(slow, criteria)
     assert not passed and [r["metric"] for r in rows if r["passed"] is False] == ["command_age_p99_ms"]
-    assert invalid_reason(rows, timing) is None
+    assert invalid_reason(rows, slow) is None
+    # ... or when the device's step time fails too (a slow controller: the rest follows from it) ...
+    slow_step = {**slow, "device_step_p99_ms": 30.0, "command_age_device_p99_ms": 40.0}
+    passed, rows = judge(slow_step, criteria)
+    assert not passed and invalid_reason(rows, slow_step) is None
+    # ... but when the device answered in time and the host, the machine or the link delayed the
+    # commands, the run did not test the controller (seen: an emulated Uno on a loaded machine).
+    host_late = {**slow, "command_age_device_p99_ms": 22.0}
+    passed, rows = judge(host_late, criteria)
+    assert not passed
+    reason = invalid_reason(rows, host_late)
+    assert reason.startswith("command age p99 95.000 ms outside <= 60, but the device's own part") and "22.000 ms" in reason
 
 
 @pytest.mark.parametrize("body, complaint", [

@@ -69,7 +69,8 @@ def _assert_real_time_pass(result, max_drift_ppm=1000.0):
 def _skip_if_the_machine_stalled(result) -> None:
     """A run this machine's stalls made INCONCLUSIVE says nothing about the controller."""
     if result.verdict == "INCONCLUSIVE":
-        assert result.invalid.startswith("the rig could not hold real time"), result.invalid
+        assert result.invalid.startswith("the rig could not hold real time") or \
+            "made the commands late" in result.invalid, result.invalid
         pytest.skip(f"this machine did not hold real time: {result.invalid}")
 
 
