@@ -1,4 +1,10 @@
-"""Benchmark: wall time per plant substep (dynamics, RK4, sensors, checks) over a whole landing."""
+"""Benchmark: wall time per plant substep (dynamics, RK4, sensors, checks) over a whole landing.
+
+    .venv/bin/python benchmarks/plant_substep.py [SCENARIO]
+
+Also prints the landing's events and the loads docs/plant.md quotes (bridle snatch and end of
+stroke, peak wheel normal force), read at every substep of the same landing flown again.
+"""
 import argparse
 import math
 import time
@@ -64,6 +70,33 @@ def landing(scenario: Scenario) -> tuple[Plant, float, float, int]:
     return plant, in_plant, time.perf_counter() - wall0, substeps
 
 
+def loads(scenario: Scenario) -> dict:
+    """The same landing again, read at every substep (untimed): bridle tension from separation to
+    the end of the stroke (the snatch) and in the second after it, and the wheels' normal force."""
+    plant = Plant(scenario.params, scenario.initial, np.random.default_rng(scenario.seed))
+    state: dict = {}
+    per_cycle = round(scenario.params.substep_hz / CONTROL_HZ)
+    snatch = (0.0, 0.0)       # (tension, time)
+    stroke = wheels = 0.0
+    while not plant.ended and plant.t < scenario.max_time_s:
+        plant.sense()
+        plant.apply(*guidance(plant, state))
+        for _ in range(per_cycle):
+            plant.advance(1.0 / scenario.params.substep_hz)
+            truth = plant.truth()
+            separated, full = plant.event_time("rover_separation"), plant.event_time(BRIDLES_FULL)
+            if separated is not None and full is None and truth.bridle_tension_n > snatch[0]:
+                snatch = (truth.bridle_tension_n, plant.t - separated)
+            if full is not None and plant.t - full <= 1.0:
+                stroke = max(stroke, truth.bridle_tension_n)
+            wheels = max(wheels, truth.rover_normal_force_n)
+            if plant.ended:
+                break
+    rover_weight = scenario.params.rover.mass_kg * scenario.params.environment.gravity_mps2
+    return {"snatch_n": snatch[0], "snatch_after_separation_s": snatch[1], "end_of_stroke_n": stroke,
+            "rover_weight_n": rover_weight, "wheel_normal_peak_n": wheels}
+
+
 def phase_us(scenario: Scenario, separate: bool, cut: bool) -> float:
     """Microseconds per substep for 5 s in one configuration, engines lit."""
     plant = Plant(scenario.params, scenario.initial, np.random.default_rng(scenario.seed))
@@ -91,6 +124,10 @@ def main() -> None:
     for event in plant.events:
         data = ", ".join(f"{k}={v:.3f}" for k, v in event.data.items())
         print(f"  {event.t:7.3f} s  {event.name:18s} {data}")
+    f = loads(scenario)
+    print(f"bridle tension: snatch peak {f['snatch_n'] / 1e3:.2f} kN, {f['snatch_after_separation_s']:.2f} s after "
+          f"separation; end of stroke {f['end_of_stroke_n'] / 1e3:.2f} kN; the rover's weight "
+          f"{f['rover_weight_n'] / 1e3:.2f} kN; peak wheel normal force {f['wheel_normal_peak_n'] / 1e3:.2f} kN")
 
 
 if __name__ == "__main__":
