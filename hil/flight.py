@@ -213,8 +213,10 @@ def _timing(rig, plant, executive, pacer, timing, scheduling) -> dict:
         "device_step_time_us": stats(r.step_time_us for r in rows if r.fresh),
         "device_timer_wait_us": stats(r.device_wait_us for r in rows if r.fresh and r.frame_used),
         "device_hold_us": stats(r.device_hold_us for r in rows if r.fresh and r.frame_used),
-        # the device's own share of a command's age: its timer's wait for the step, and the step
-        "device_part_ms": stats((r.device_wait_us + r.step_time_us) * 1e-3 for r in rows if r.fresh and r.frame_used),
+        # the device's own share of a command's age: its timer's wait for the step (at most a period:
+        # a longer wait means no newer frame came, the host's or the link's doing), and the step
+        "device_part_ms": stats((min(r.device_wait_us, 1e6 / rig.control_rate_hz) + r.step_time_us) * 1e-3
+                                for r in rows if r.fresh and r.frame_used),
         "device_clock": clock_fit(rows),
         "age_attribution": attribution(rows, timing.t0_ns),
     }
