@@ -33,9 +33,9 @@ __all__ = ["COLUMNS", "Criterion", "ERROR", "FAIL", "METRICS", "MIL_RIG", "Metri
 def land(scenario="nominal", *, rig: str | Path | Rig = "loopback", seed: int | None = None,
          criteria=None, controller: dict | None = None, timing: str | None = None,
          outputs: Outputs | None = None, out: str | Path | None = None, replace_folder: bool = False,
-         progress: Progress | None = None) -> RunResult:
+         progress: Progress | None = None, faults: list | str | Path = ()) -> RunResult:
     """Start the rig's device, fly one landing, stop the device. Arguments as Run.create()."""
     run = Run.create(scenario, seed=seed, criteria=criteria, controller=controller, timing=timing,
-                     outputs=outputs, out=out, replace_folder=replace_folder)
+                     outputs=outputs, out=out, replace_folder=replace_folder, faults=faults)
     with Session(rig) as session:
         return session.fly(run, progress=progress)

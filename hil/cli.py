@@ -13,7 +13,8 @@ from pathlib import Path
 from hil import __version__, icd, metrics, run_folder, signals
 from hil.errors import ConfigError, HilError
 from hil.rig import check_link_faults
-from hil.run import ERROR, INCONCLUSIVE, PASS
+from hil.run import ERROR, INCONCLUSIVE, PASS, load_faults_file
+from plant.faults import FaultError, parse_faults
 from plant.scenario import ScenarioError
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 3   # a signal: 128 + its number
@@ -57,12 +58,36 @@ class LiveLine:
         self._clear()
 
 
+def fault_spec(text: str) -> dict:
+    """`kind key=value ...` as a [[faults]] table; values read as TOML (a bare word is a string)."""
+    import tomllib
+    words = text.split()
+    if not words:
+        raise ConfigError("--fault: empty; give a kind and key=value fields, e.g. 'radar.invalid at_s=10'")
+    table = {"kind": words[0]}
+    for word in words[1:]:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--fault {text!r}: {word!r} is not key=value")
+        try:
+            table[key] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            table[key] = value
+    return table
+
+
 def cmd_land(args) -> int:
     from hil.run import Run
     from hil.session import Session
 
     run = Run.create(args.scenario, rig=args.rig or "loopback", seed=args.seed, criteria=args.criteria,
                      timing=args.timing, out=args.out, replace_folder=args.replace)
+    faults = load_faults_file(args.faults, run.scenario.max_time_s) if args.faults else ()
+    try:
+        faults += parse_faults([fault_spec(text) for text in args.fault], "--fault", max_time_s=run.scenario.max_time_s)
+    except FaultError as exc:
+        raise ConfigError(str(exc)) from None
+    run = replace(run, faults=faults)
     if args.link_fault:
         faulty = replace(run.rig, link_faults=run.rig.link_faults + tuple(args.link_fault),
                          link_fault_seed=args.link_fault_seed)
@@ -84,7 +109,19 @@ def cmd_land(args) -> int:
           f"{summary['cycles']} cycles; run folder {result.out_dir}")
     if summary["timing"]["mode"] == "realtime":
         _print_timing(summary["timing"])
+    print_faults(result.faults)
     return report_verdict(result)
+
+
+def print_faults(faults: list[dict]) -> None:
+    """One line per fault of the schedule: when it started and ended, in which phase, or never."""
+    for f in faults:
+        if not f["applied"]:
+            print(f"  fault {f['name']}: never applied ({f['what']})")
+            continue
+        ended = (f"ended t={f['ended_t']:.2f} s in {f['ended_phase']}" if f["ended_t"] is not None
+                 else "until the end")
+        print(f"  fault {f['name']}: started t={f['started_t']:.2f} s in {f['started_phase']}, {ended}")
 
 
 def report_verdict(result) -> int:
@@ -314,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a link proxy rule between host and device, e.g. reply:corrupt:rate=0.01 "
                            "(repeatable; docs/link-proxy.md)")
     land.add_argument("--link-fault-seed", type=_non_negative_int, default=0, help="seed of the link faults (0)")
+    land.add_argument("--faults", metavar="FILE", help="a fault schedule: TOML with [[faults]] tables, added to "
+                                                     "the scenario's (docs/faults.md)")
+    land.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                      help="one fault: its kind and key=value fields, e.g. 'radar.invalid height_below_m=20 "
+                           "duration_s=2' (repeatable; docs/faults.md)")
     land.add_argument("--replace", action="store_true",
                       help="let --out be a folder holding an earlier run (its run files are removed first)")
     land.set_defaults(func=cmd_land)

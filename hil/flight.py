@@ -16,6 +16,7 @@ import numpy as np
 from hil import __version__, icd, run_folder, signals
 from hil.errors import ConfigError, HilError, LinkLost
 from hil.executive import LockstepExecutive, RealtimeExecutive
+from hil.fault_injection import FaultyPlant
 from hil.handshake import configure
 from hil.link_policy import DeviceWatchdog, LinkGaveUp, LinkPolicy
 from hil.pacing import OverrunAbort, OverrunPolicy, Pacer, Scheduling
@@ -29,6 +30,7 @@ from plant.model import Plant
 from plant.params import ParamError
 
 DEATH_SETTLE_S = 0.5   # after a lost link: how long a device that died may take to be reported dead
+FAULT_STREAM = 0xFA17  # the fault schedule's generator: seeded by (run seed, this)
 
 
 class Progress:
@@ -76,6 +78,12 @@ def fly_landing(link, rig: Rig, identity: dict, run: Run, *, progress: Progress 
         progress.cycle(truth, command, pacer.overruns if pacer else None)
 
     observers = [judge_and_show] + [o.observe for o in (recorder, telemetry) if o is not None]
+    faults = scenario.faults + run.faults
+    flown = plant
+    if faults:
+        # Its own generator, so a schedule's random draws leave the plant's noise as it was.
+        flown = FaultyPlant(plant, faults, np.random.default_rng([seed, FAULT_STREAM]))
+        observers.append(flown.observe)
     crash: BaseException | None = None
     executive = None
     stop_reason = "not started"
@@ -85,14 +93,14 @@ def fly_landing(link, rig: Rig, identity: dict, run: Run, *, progress: Progress 
         configure(link, config)
         policy = LinkPolicy(rig.link_retries, rig.link_max_misses)
         if realtime:
-            executive = RealtimeExecutive(plant, link, rig.control_rate_hz, observers, pacer, timing, policy,
+            executive = RealtimeExecutive(flown, link, rig.control_rate_hz, observers, pacer, timing, policy,
                                           rig.phase_margin_ms if rig.phase_align else None,
                                           reply_timeout(rig, config))
             with Scheduling(rig.rt_priority, rig.pin_cpu, warn=progress.warn) as sched:
                 scheduling = sched.description
                 stop_reason = executive.run(scenario.max_time_s)
         else:
-            executive = LockstepExecutive(plant, link, rig.control_rate_hz, observers, policy)
+            executive = LockstepExecutive(flown, link, rig.control_rate_hz, observers, policy)
             stop_reason = executive.run(scenario.max_time_s)
     except KeyboardInterrupt as exc:
         result.interrupted = signals.signal_number(exc)
@@ -129,6 +137,7 @@ def fly_landing(link, rig: Rig, identity: dict, run: Run, *, progress: Progress 
     record = recorder.record() if recorder else None
     result.record = record if outputs.record else None
     proxy = device.counters() if hasattr(device, "counters") else None   # what a link proxy did (session total)
+    result.faults = flown.summary() if flown is not plant else []
     result.summary = _summary(run, rig, config, identity, plant, executive, stop_reason, wall_s, result,
                               timing_summary, link_summary, proxy)
     if out_dir is not None:
@@ -265,6 +274,7 @@ def _summary(run, rig, config, identity, plant, executive, stop_reason, wall_s, 
         "link": {"policy": {"retries": rig.link_retries, "max_misses": rig.link_max_misses}, **(link or {}),
                  "faults": list(rig.link_faults), "proxy": proxy or None},
         "timing": timing or {"mode": rig.timing},
+        "faults": result.faults,
         "run_folder": None if result.out_dir is None else str(result.out_dir),
     }
 

@@ -8,7 +8,7 @@ markers, and does nothing until a test requests one of its fixtures (`land`, `hi
 - `hil_session` starts the rig's device once per --hil-session-scope; --hil-reset restarts it
   before every test or module. A rig that cannot be reached, built or identified is a pytest
   *error* with one line, never a failed landing.
-- `land(scenario, seed=..., controller=..., criteria=..., timing=..., expect="PASS")` flies one
+- `land(scenario, seed=..., controller=..., criteria=..., timing=..., faults=..., expect="PASS")` flies one
   landing and returns its RunResult. A verdict other than `expect` is a *failure* whose message
   is the failing criteria; a run the rig could not complete (verdict ERROR) is an *error*.
 - `@pytest.mark.requirement("ID", ...)` writes requirement ids to the JUnit report;
@@ -242,7 +242,8 @@ def hil_session(hil_rig: Rig, pytestconfig: pytest.Config):
 @pytest.fixture
 def land(request: pytest.FixtureRequest, hil_session, hil_rig: Rig, pytestconfig: pytest.Config):
     """Fly one landing: land(scenario="nominal", seed=None, controller=None, criteria=None,
-    timing=None, expect="PASS") -> RunResult. expect=None returns any verdict unchecked."""
+    timing=None, faults=(), expect="PASS") -> RunResult. expect=None returns any verdict unchecked;
+    faults: [[faults]] tables as dicts, or a faults file (plant/faults.py)."""
     from hil.run import NO_FILES, Outputs, Run
 
     state = pytestconfig.stash[_state_key]
@@ -253,10 +254,10 @@ def land(request: pytest.FixtureRequest, hil_session, hil_rig: Rig, pytestconfig
     files = pytestconfig.getoption("hil_outputs") == "all"
 
     def fly(scenario="nominal", *, seed: int | None = None, controller: dict | None = None, criteria=None,
-            timing: str | None = None, expect: str | None = "PASS"):
+            timing: str | None = None, faults=(), expect: str | None = "PASS"):
         folder = out_root / _folder_name(request.node.nodeid, len(results))
         try:
-            run = Run.create(scenario, seed=seed, controller=controller, timing=timing,
+            run = Run.create(scenario, seed=seed, controller=controller, timing=timing, faults=faults,
                              criteria=criteria if criteria is not None else default_criteria,
                              outputs=Outputs(folder, replace=True) if files else NO_FILES)
             result = hil_session.fly(run)

@@ -17,6 +17,7 @@ from hil.errors import ConfigError
 from hil.record import Record
 from hil.rig import Rig, check_controller_table, resolve_rig
 from hil.verdict import Criterion, load_criteria
+from plant.faults import Fault, FaultError, parse_faults
 from plant.scenario import Scenario, load_scenario
 
 RUNS_ROOT = Path("runs")
@@ -52,8 +53,8 @@ class Run:
 
     `rig` None: whatever rig the session that flies it is on. `controller` holds config register
     overrides (name, value) that have the last word over the ICD defaults, the scenario's
-    [controller] table and the rig's. `timing` None: the rig's. `faults` is the fault schedule
-    (the fault-injection issue); no fault kind exists yet, so it must be empty.
+    [controller] table and the rig's. `timing` None: the rig's. `faults` is a fault schedule added
+    to the scenario's own (plant/faults.py): Faults, or [[faults]] tables as dicts.
     """
 
     scenario: Scenario
@@ -75,18 +76,18 @@ class Run:
             raise ConfigError(f"seed must be a whole number >= 0, got {self.seed!r}")
         if self.timing not in (None, "lockstep", "realtime"):
             raise ConfigError(f"timing must be 'lockstep' or 'realtime', got {self.timing!r}")
-        if self.faults:
-            raise ConfigError("fault schedules are not supported yet (no fault kind is defined)")
+        object.__setattr__(self, "faults", parse_run_faults(self.faults))
 
     @classmethod
     def create(cls, scenario: str | Scenario = "nominal", *, rig: str | Path | Rig | None = None,
                seed: int | None = None, criteria: str | Path | list[Criterion] | None = None,
                controller: dict[str, float] | None = None, timing: str | None = None,
                outputs: Outputs | None = None, out: str | Path | None = None,
-               replace_folder: bool = False) -> Run:
+               replace_folder: bool = False, faults: list | tuple | str | Path = ()) -> Run:
         """A Run from names and paths: a scenario name or .toml file, a rig file, 'loopback' or
         'mil', a criteria file; `out` is the run folder (shorthand for outputs.folder), `replace_folder`
-        allows it to hold an earlier run's files."""
+        allows it to hold an earlier run's files; `faults` is a list of [[faults]] tables or Faults,
+        or a faults file (TOML with [[faults]] tables)."""
         if not isinstance(scenario, Scenario):
             scenario = load_scenario(str(scenario))
         if rig is not None and not isinstance(rig, Rig):
@@ -98,8 +99,10 @@ class Run:
             outputs = replace(outputs, folder=Path(out))
         if replace_folder:
             outputs = replace(outputs, replace=True)
+        if isinstance(faults, (str, Path)):
+            faults = load_faults_file(faults, scenario.max_time_s)
         return cls(scenario, seed, rig, tuple(criteria), tuple(sorted((controller or {}).items())), timing,
-                   (), outputs)
+                   tuple(faults), outputs)
 
     @property
     def flown_seed(self) -> int:
@@ -170,6 +173,7 @@ class RunResult:
     invalid: str | None = None
     interrupted: int = 0            # the signal that stopped it (SIGINT for Ctrl-C), or 0
     link_lost: dict | None = None   # plant time, flight phase and frame when the controller was lost
+    faults: list = field(default_factory=list)   # each fault: applied or not, when, in which phase
 
     @property
     def passed(self) -> bool:
@@ -198,3 +202,36 @@ class RunResult:
         if self.verdict == FAIL:
             return f"{head}: " + "; ".join(self.failure_lines())
         return head
+
+
+def parse_run_faults(faults) -> tuple[Fault, ...]:
+    """A run's extra faults: Faults as they are, dicts validated as [[faults]] tables."""
+    if isinstance(faults, (str, bytes, dict)) or not isinstance(faults, (list, tuple)):
+        raise ConfigError(f"faults must be a list of fault tables, got {type(faults).__name__}")
+    if all(isinstance(f, Fault) for f in faults):
+        return tuple(faults)
+    try:
+        return parse_faults([f for f in faults], "run faults")
+    except FaultError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def load_faults_file(path: str | Path, max_time_s: float | None = None) -> tuple[Fault, ...]:
+    """A faults file: TOML whose [[faults]] tables are a schedule (hil land --faults FILE)."""
+    import tomllib
+    label = str(path)
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{label}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{label}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{label}: malformed TOML: {exc}") from None
+    unknown = [k for k in doc if k != "faults"]
+    if unknown:
+        raise ConfigError(f"{label}: unknown field {unknown[0]} (a faults file holds [[faults]] tables)")
+    try:
+        return parse_faults(doc.get("faults", []), label, max_time_s=max_time_s)
+    except FaultError as exc:
+        raise ConfigError(str(exc)) from None

@@ -1,13 +1,27 @@
 """The Plant: fixed-rate substeps of the dynamics; commands, modes, sensors and events."""
 import math
 from collections import deque
+from dataclasses import replace
 
 import numpy as np
 
 from plant import actuators, dynamics, events
 from plant.actuators import propagate, throttle_command, tilt_command
-from plant.dynamics import (ATTACHED, BRIDLE_LENGTH, DS_VX, DS_VY, DS_VZ, DS_X, DS_Y, DS_Z, FREE,
-                            HANGING, MECHANICS, MODE_SIZE, ROVER_Z)
+from plant.dynamics import (
+    ATTACHED,
+    BRIDLE_LENGTH,
+    DS_VX,
+    DS_VY,
+    DS_VZ,
+    DS_X,
+    DS_Y,
+    DS_Z,
+    FREE,
+    HANGING,
+    MECHANICS,
+    MODE_SIZE,
+    ROVER_Z,
+)
 from plant.events import Event
 from plant.imu import Imu
 from plant.integrator import rk4_forced
@@ -45,6 +59,8 @@ class Plant:
         self._tilt_x_cmd = tilt_command(initial.tilt_x_rad, max_tilt)
         self._tilt_y_cmd = tilt_command(initial.tilt_y_rad, max_tilt)
         self._dead_steps = round(params.engine.dead_time_s * self._hz)
+        self._throttle_held = False   # a stuck-throttle fault: commands do not reach the engines
+        self._cut_works = True        # a failed cut pyro: the cut command does nothing
         self._delayed: deque[tuple[int, float]] = deque()  # (due substep count, throttle command)
         x0, y0 = float(initial.x_m), float(initial.y_m)
         v0 = (float(initial.vx_mps), float(initial.vy_mps), float(initial.vz_mps))
@@ -71,7 +87,9 @@ class Plant:
         either alone tilts it by that angle toward +x or +y. The throttle takes effect after the
         engine dead time, if any."""
         command = throttle_command(throttle, self.params.engine.min_throttle)
-        if self._dead_steps:
+        if self._throttle_held:
+            pass
+        elif self._dead_steps:
             self._delayed.append((self._steps + self._dead_steps, command))
         else:
             self._throttle_cmd = command
@@ -80,8 +98,36 @@ class Plant:
         self._tilt_y_cmd = tilt_command(tilt_y_rad, max_tilt)
         if (separate or cut) and self._mode == ATTACHED and not self.ended:
             self._separate()
-        if cut and self._mode == HANGING and not self.ended:
+        if cut and self._mode == HANGING and not self.ended and self._cut_works:
             self._cut()
+
+    # ----------------------------------------------------------------- hardware faults
+
+    def retune(self, *, thrust_scale: float = 1.0, engine_lag_scale: float = 1.0, payout_scale: float = 1.0,
+               bridle_stop_m: float | None = None) -> None:
+        """The hardware changes mid-flight (plant/faults.py): delivered thrust and propellant flow
+        scaled (engines out), the engines' lag, the BUD brake's speed, where the bridles stop (a
+        snag; never shorter than what is already out). Each call starts from the scenario's
+        parameters, so retune() with no arguments restores them."""
+        p = self.params
+        stop = p.bridle.length_m if bridle_stop_m is None else max(bridle_stop_m, self._x[BRIDLE_LENGTH])
+        faulty = replace(p, engine=replace(p.engine, thrust_bias=p.engine.thrust_bias * thrust_scale,
+                                           time_constant_s=p.engine.time_constant_s * engine_lag_scale),
+                         bridle=replace(p.bridle, payout_rate_mps=p.bridle.payout_rate_mps * payout_scale,
+                                        spool_damping_n_s_per_m=p.bridle.spool_damping_n_s_per_m / payout_scale,
+                                        length_m=stop))
+        self._c = dynamics.constants(faulty)
+        self._k = actuators.actuator_constants(faulty)
+
+    def hold_throttle(self, held: bool) -> None:
+        """A stuck throttle: the engines keep the command they track now until released."""
+        self._throttle_held = held
+        if held:
+            self._delayed.clear()
+
+    def fail_cut(self, failed: bool) -> None:
+        """A cut pyro that does not fire: the cut command does nothing while failed."""
+        self._cut_works = not failed
 
     def _separate(self) -> None:
         # The rover starts exactly where the rigid attachment held it, with no bridle out.

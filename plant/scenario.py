@@ -11,10 +11,11 @@ import numpy as np
 
 from plant import dispersion
 from plant.dispersion import Dispersion, DispersionError
+from plant.faults import Fault, FaultError, parse_faults
 from plant.params import InitialConditions, ParamError, PlantParams
 
 _TOP_LEVEL = ("name", "description", "seed", "max_time_s", "expect", "expect_why", "initial",
-              "plant", "controller", "dispersions")
+              "plant", "controller", "dispersions", "faults")
 EXPECTATIONS = ("pass", "fail")
 MAX_TIME_S = 3600.0  # a landing takes under two minutes; an hour of real time is a typo
 
@@ -40,6 +41,8 @@ class Scenario:
     expect_why: str = ""
     # Monte Carlo distributions by dotted path ("plant.engine.thrust_bias"), for disperse().
     dispersions: dict[str, Dispersion] = field(default_factory=dict)
+    # What goes wrong and when: the scenario's [[faults]] tables (plant/faults.py).
+    faults: tuple[Fault, ...] = ()
 
 
 def disperse(scenario: Scenario, rng: np.random.Generator) -> Scenario:
@@ -132,9 +135,13 @@ def _parse(raw: bytes, label: str, stem: str) -> Scenario:
             dispersions[path] = dispersion.parse(path, spec, roots)
         except DispersionError as exc:
             raise ScenarioError(f"{label}: {exc.where} {exc.reason}") from None
+    try:
+        faults = parse_faults(doc.get("faults", []), label, max_time_s=max_time_s)
+    except FaultError as exc:
+        raise ScenarioError(str(exc)) from None
     return Scenario(name=name, description=description, params=params, initial=initial,
                     seed=seed, max_time_s=max_time_s, controller=controller, expect=expect,
-                    expect_why=expect_why, dispersions=dispersions)
+                    expect_why=expect_why, dispersions=dispersions, faults=faults)
 
 
 def _build(cls: type, table: object, where: str, label: str):

@@ -35,6 +35,7 @@ class Truth:
     wind_y: float                # m/s
     separated: bool
     cut: bool
+    faults_active: int = 0       # bit i: fault i of the run's schedule is active (plant/faults.py)
 
     # Column names in declaration order, e.g. for a CSV header.
     FIELDS: ClassVar[tuple[str, ...]]

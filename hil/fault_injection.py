@@ -1,0 +1,73 @@
+"""A plant with a fault schedule: what the executive flies when a run has faults.
+
+FaultyPlant stands in for the Plant (sense, apply, advance, truth, ...). Once per control cycle,
+at sense(), it checks the schedule's triggers against plant truth, the controller's last state
+and the plant's events, starts and ends faults, applies the hardware ones to the plant
+(plant.retune, hold_throttle, fail_cut) and hands the controller the frame its faulty sensors
+deliver. Its truth carries `faults_active` (telemetry's truth_faults_active column).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from hil import icd
+from plant.faults import Fault, FaultSchedule, FaultState
+
+_STATE_NAMES = {s.value: s.name for s in icd.ControllerState}
+
+
+class FaultyPlant:
+    def __init__(self, plant, faults: tuple[Fault, ...], rng: np.random.Generator) -> None:
+        self._plant = plant
+        self.schedule = FaultSchedule(faults, rng)
+        self.controller_state = "STANDBY"
+
+    def __getattr__(self, name: str):
+        return getattr(self._plant, name)
+
+    def observe(self, frame, truth, sensors, command, retries, misses) -> None:
+        """A cycle observer: the controller state the triggers see next."""
+        self.controller_state = _STATE_NAMES.get(command.state, "?")
+
+    def sense(self):
+        plant = self._plant
+        truth = plant.truth()
+        happened = {e.name for e in plant.events}
+        changed = self.schedule.update(plant.t, truth.ds_height_m, self.controller_state, happened)
+        if any(fs.fault.channel in ("engines", "bud", "cut") for fs in changed):
+            self._apply_hardware()
+        return self.schedule.corrupt(plant.sense())
+
+    def _apply_hardware(self) -> None:
+        engines, bud, cut = (self.schedule.active(c) for c in ("engines", "bud", "cut"))
+        retune = {}
+        if engines is not None:
+            p = dict(engines.fault.params)
+            if engines.fault.kind == "engines.out":
+                retune["thrust_scale"] = (self._plant.params.engine.count - p["count"]) / self._plant.params.engine.count
+            elif engines.fault.kind == "engines.thrust_scale":
+                retune["thrust_scale"] = p["scale"]
+            elif engines.fault.kind == "engines.slow":
+                retune["engine_lag_scale"] = p["factor"]
+        if bud is not None:
+            p = dict(bud.fault.params)
+            if bud.fault.kind == "bud.runaway":
+                retune["payout_scale"] = p["factor"]
+            else:
+                retune["bridle_stop_m"] = p["length_m"]
+        self._plant.retune(**retune)
+        self._plant.hold_throttle(engines is not None and engines.fault.kind == "engines.stuck")
+        self._plant.fail_cut(cut is not None)
+
+    def truth(self):
+        return replace(self._plant.truth(), faults_active=self.schedule.active_mask())
+
+    def summary(self) -> list[dict]:
+        """Each fault: applied or not, when it started and ended, in which phase."""
+        return [fs.summary() for fs in self.schedule.states]
+
+    def states(self) -> list[FaultState]:
+        return self.schedule.states
