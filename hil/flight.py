@@ -182,7 +182,7 @@ def _write_files(result: RunResult, record, timing, pacer, plant, outputs) -> No
         write_summary(out_dir, result.summary)
     if outputs.plots and record is not None and len(record):
         plot_landing(record.columns(), result.metrics, out_dir,
-                     f"{scenario.name} (seed {result.seed}) on {rig.name}: {result.verdict}")
+                     f"{scenario.name} (seed {result.seed}) on {rig.name}: {result.verdict}", result.faults)
     if outputs.plots and timing and timing.rows:
         plot_timing(timing.rows, pacer.lateness_us, out_dir,
                     f"timing: {scenario.name} on {rig.name}, {rig.control_rate_hz:g} Hz control, "

@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # files only; no display needed on a bench PC or in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
 from hil import icd  # noqa: E402
+from hil.report.figure import shade_faults  # noqa: E402
 from hil.timing import stats  # noqa: E402
 
 PLOT_FILE = "landing.png"
@@ -18,7 +19,9 @@ _EVENTS = (("separation_time_s", "separation", "tab:blue"), ("contact_time_s", "
            ("td_declared_time_s", "touchdown declared", "tab:orange"), ("cut_time_s", "cut", "tab:red"))
 
 
-def plot_landing(columns: dict[str, list], metrics: dict, out_dir: Path, title: str) -> Path:
+def plot_landing(columns: dict[str, list], metrics: dict, out_dir: Path, title: str,
+                 faults: list[dict] = ()) -> Path:
+    """faults: RunResult.faults; each applied one is shaded over its active time."""
     t = columns["truth_t"]
     for body in ("ds", "rover"):
         columns[f"{body}_vh"] = [math.hypot(vx, vy) for vx, vy in
@@ -51,6 +54,7 @@ def plot_landing(columns: dict[str, list], metrics: dict, out_dir: Path, title: 
                 if when is not None and math.isfinite(when):
                     ax.axvline(when, color=colour, linestyle="--", linewidth=0.8,
                                label=name if (r == 0 and c == 1) else None)
+            shade_faults(ax, faults, t[-1] if len(t) else 0.0, label_them=(r == 0 and c == 0))
             ax.grid(True, alpha=0.3)
             if c == 0:
                 ax.set_ylabel(label)

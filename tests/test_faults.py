@@ -218,6 +218,9 @@ def test_no_fault_leaves_the_landing_as_it_was_and_a_fault_is_in_every_output(tm
     summary = json.loads((tmp_path / "run/summary.json").read_text())
     assert summary["faults"] == faulty.faults
     assert "truth_faults_active" in (tmp_path / "run/telemetry.csv").read_text().splitlines()[0]
+    page = (tmp_path / "run/report.html").read_text()
+    assert "<h2>Faults</h2>" in page and "radar out" in page and "fault active" in page   # table and plot legend
+    assert (tmp_path / "run/landing.png").stat().st_size > 0                              # shaded there too
 
 
 @pytest.mark.parametrize("rig", ["loopback", "rigs/sil.toml"])

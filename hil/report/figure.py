@@ -22,6 +22,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from hil import icd
 from hil.report.page import esc
@@ -62,7 +63,7 @@ def landing_columns(record, out_dir: Path | None) -> Mapping | None:
     return None
 
 
-def landing_figure(columns: Mapping | None, metrics: dict, *, image: str = "svg") -> str:
+def landing_figure(columns: Mapping | None, metrics: dict, *, image: str = "svg", faults: list[dict] = ()) -> str:
     """The plot as an HTML <figure> (inline SVG, or a base64 PNG with image="png"); a note when
     there is nothing to plot."""
     if columns is None or any(name not in columns for name in COLUMNS) or len(columns["truth_t"]) < 2:
@@ -70,7 +71,7 @@ def landing_figure(columns: Mapping | None, metrics: dict, *, image: str = "svg"
     t = np.asarray(columns["truth_t"], dtype=float)
     window = touchdown_window(metrics, t)
     with matplotlib.rc_context(_RC):
-        fig = _draw(columns, t, metrics, window)
+        fig = _draw(columns, t, metrics, window, faults)
         buffer = io.BytesIO()
         fig.savefig(buffer, format=image, dpi=PNG_DPI)
     if image == "svg":
@@ -123,7 +124,7 @@ def transitions(t: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return t[order], state[order]
 
 
-def _draw(columns: Mapping, t: np.ndarray, metrics: dict, window) -> Figure:
+def _draw(columns: Mapping, t: np.ndarray, metrics: dict, window, faults: list[dict] = ()) -> Figure:
     fig = Figure(figsize=(10, 6.4))
     # Fixed margins, measured for these labels: a constrained layout would double the drawing time.
     axes = fig.subplots(len(PANELS), 2, sharex="col", gridspec_kw=dict(
@@ -142,6 +143,8 @@ def _draw(columns: Mapping, t: np.ndarray, metrics: dict, window) -> Figure:
                 else:
                     ax.plot(*decimate(t[in_view], y), label=name)
             _mark_events(ax, metrics, t[in_view])
+            if len(t):
+                shade_faults(ax, faults, float(t[-1]))
             ax.grid(True, alpha=0.3)
             if series[0][0] == STATE_COLUMN:
                 ax.set_yticks(visited)
@@ -161,9 +164,20 @@ def _draw(columns: Mapping, t: np.ndarray, metrics: dict, window) -> Figure:
         axes[row][1].legend(handles=lines, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     events = [Line2D([], [], color=colour, linestyle="--", linewidth=0.8, label=label)
               for metric, label, colour in EVENTS if _time(metrics, metric) is not None]
+    if any(f.get("applied") for f in faults):
+        events.append(Patch(color="tab:red", alpha=0.12, label="fault active"))
     if events:
         fig.legend(handles=events, loc="lower center", ncols=len(events), frameon=False)
     return fig
+
+
+def shade_faults(ax, faults, end_t: float, label_them: bool = False) -> None:
+    """Each applied fault as a shaded span from its start to its end (or the end of the run)."""
+    for f in faults:
+        if f.get("applied"):
+            ended = f["ended_t"] if f.get("ended_t") is not None else end_t
+            ax.axvspan(f["started_t"], ended, color="tab:red", alpha=0.12, linewidth=0,
+                       label=f"fault: {f['name']}" if label_them else None)
 
 
 def _time(metrics: dict, name: str) -> float | None:

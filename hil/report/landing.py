@@ -57,6 +57,19 @@ def events_table(events: list[dict]) -> str:
     return table(("plant time", "event", "details"), rows, numeric=(0,))
 
 
+def faults_table(faults: list[dict]) -> str:
+    """The run's fault schedule: each fault, whether and when it was active, in which state."""
+    rows = []
+    for f in faults:
+        if f["applied"]:
+            ended = f"{_number(f['ended_t'], 's')} in {f['ended_phase']}" if f["ended_t"] is not None else "until the end"
+            when = f"{_number(f['started_t'], 's')} in {f['started_phase']}"
+        else:
+            ended, when = "", "never applied"
+        rows.append((esc(f["name"]), esc(when), esc(ended), esc(f["what"])))
+    return table(("fault", "started", "ended", "what"), rows)
+
+
 # (timing key, label, scale to the unit shown, unit): the distributions of a real-time run.
 TIMING_STATS = (
     ("lateness_us", "physics step lateness", 1e-3, "ms"),

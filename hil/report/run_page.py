@@ -8,6 +8,7 @@ from hil.report.figure import landing_columns, landing_figure
 from hil.report.landing import (
     criteria_table,
     events_table,
+    faults_table,
     is_realtime,
     timing_section,
     unjudged_metrics_table,
@@ -36,8 +37,10 @@ def write_run_report(result, record, out_dir) -> Path:
     if unjudged:
         sections += ["<h2>Shown without a criterion</h2>", unjudged]
     sections += ["<h2>The landing</h2>",
-                 landing_figure(landing_columns(record, out_dir), result.metrics),
+                 landing_figure(landing_columns(record, out_dir), result.metrics, faults=result.faults),
                  "<h2>Key events</h2>", events_table(summary.get("events", []))]
+    if result.faults:
+        sections += ["<h2>Faults</h2>", faults_table(result.faults)]
     if is_realtime(summary):
         sections += ["<h2>Real-time timing</h2>", timing_section(summary)]
     sections += ["<h2>Provenance</h2>", key_value_table(run_provenance(result))]
