@@ -232,7 +232,7 @@ def test_sensor_frame_and_truth_fields():
         "rover_x", "rover_y", "rover_z", "rover_vx", "rover_vy", "rover_vz",
         "tilt_x_rad", "tilt_y_rad", "throttle_actual", "thrust_n", "propellant_kg", "ds_mass_kg",
         "bridle_length_m", "bridle_tension_n", "rover_normal_force_n", "ground_z_rover",
-        "ds_height_m", "wind_x", "wind_y", "separated", "cut")
+        "ds_height_m", "wind_x", "wind_y", "separated", "cut", "faults_active")
     truth = Plant(PlantParams(), InitialConditions(), np.random.default_rng(0)).truth()
     assert len(truth.row()) == len(Truth.FIELDS)
     assert truth.ds_mass_kg == 850.0 + 401.0 and truth.rover_z == pytest.approx(2000.0 - 1.1)
