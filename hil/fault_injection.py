@@ -9,8 +9,6 @@ deliver. Its truth carries `faults_active` (telemetry's truth_faults_active colu
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from hil import icd
@@ -24,9 +22,21 @@ class FaultyPlant:
         self._plant = plant
         self.schedule = FaultSchedule(faults, rng)
         self.controller_state = "STANDBY"
+        self._happened: set[str] = set()
+        self._events_seen = 0
+        # What the executive calls every cycle, bound once (a __getattr__ lookup costs per call).
+        self.advance, self.apply = plant.advance, plant.apply
 
     def __getattr__(self, name: str):
         return getattr(self._plant, name)
+
+    @property
+    def t(self) -> float:
+        return self._plant.t
+
+    @property
+    def ended(self) -> bool:
+        return self._plant.ended
 
     def observe(self, frame, truth, sensors, command, retries, misses) -> None:
         """A cycle observer: the controller state the triggers see next."""
@@ -34,12 +44,15 @@ class FaultyPlant:
 
     def sense(self):
         plant = self._plant
-        truth = plant.truth()
-        happened = {e.name for e in plant.events}
-        changed = self.schedule.update(plant.t, truth.ds_height_m, self.controller_state, happened)
-        if any(fs.fault.channel in ("engines", "bud", "cut") for fs in changed):
+        events = plant.events
+        if len(events) > self._events_seen:          # events only ever append
+            self._happened.update(e.name for e in events[self._events_seen:])
+            self._events_seen = len(events)
+        changed = self.schedule.update(plant.t, plant.height(), self.controller_state, self._happened)
+        if changed and any(fs.fault.channel in ("engines", "bud", "cut") for fs in changed):
             self._apply_hardware()
-        return self.schedule.corrupt(plant.sense())
+        frame = plant.sense()
+        return self.schedule.corrupt(frame) if self.schedule.sensors_faulty() else frame
 
     def _apply_hardware(self) -> None:
         engines, bud, cut = (self.schedule.active(c) for c in ("engines", "bud", "cut"))
@@ -63,7 +76,11 @@ class FaultyPlant:
         self._plant.fail_cut(cut is not None)
 
     def truth(self):
-        return replace(self._plant.truth(), faults_active=self.schedule.active_mask())
+        truth = self._plant.truth()
+        mask = self.schedule.active_mask()
+        if mask:
+            object.__setattr__(truth, "faults_active", mask)   # a fresh snapshot: nobody else holds it
+        return truth
 
     def summary(self) -> list[dict]:
         """Each fault: applied or not, when it started and ended, in which phase."""

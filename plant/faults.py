@@ -224,6 +224,9 @@ class FaultState:
     held_value: SensorFrame | int | None = None     # radar.stuck: the frozen frame; radar.glitch: the seq
     glitch: float = 0.0                               # radar.glitch: the current sample's vz error
 
+    def __post_init__(self) -> None:
+        self.params_map = dict(self.fault.params)      # looked up every cycle while active
+
     def summary(self) -> dict:
         return {"name": self.fault.name, "kind": self.fault.kind, "what": self.fault.describe(),
                 "applied": self.started_t is not None, "started_t": self.started_t,
@@ -237,6 +240,7 @@ class FaultSchedule:
         self.states = [FaultState(f) for f in faults]
         self._rng = rng
         self._holder: dict[str, FaultState] = {}
+        self._waiting = list(self.states)           # not started yet
         self._last_t: float | None = None
         self.transitions: list[tuple[float, str, str, str]] = []   # (t, fault name, "start"/"end", phase)
 
@@ -244,14 +248,17 @@ class FaultSchedule:
         """Start and end faults at plant time t; returns the faults whose activity changed."""
         dt = 0.0 if self._last_t is None else t - self._last_t
         self._last_t = t
+        if not self._waiting and not self._holder:
+            return []
         changed = []
-        for fs in self.states:
+        for fs in self._holder.values():
             if fs.active and fs.fault.duration_s is not None and t >= fs.started_t + fs.fault.duration_s - 1e-9:
                 fs.active, fs.ended_t, fs.ended_phase = False, t, state
-                self._holder.pop(fs.fault.channel, None)
                 self.transitions.append((t, fs.fault.name, "end", state))
                 changed.append(fs)
-        for fs in self.states:
+        for fs in changed:
+            self._holder.pop(fs.fault.channel, None)
+        for fs in self._waiting:
             if fs.started_t is not None:
                 continue
             if fs.triggered_t is None and self._holds(fs.fault, t, height_m, state, happened):
@@ -263,6 +270,8 @@ class FaultSchedule:
                 self._holder[fs.fault.channel] = fs
                 self.transitions.append((t, fs.fault.name, "start", state))
                 changed.append(fs)
+        if changed:
+            self._waiting = [fs for fs in self._waiting if fs.started_t is None]
         return changed
 
     @staticmethod
@@ -288,51 +297,60 @@ class FaultSchedule:
     def active(self, channel: str) -> FaultState | None:
         return self._holder.get(channel)
 
+    def sensors_faulty(self) -> bool:
+        """A radar or IMU fault is active: frames must go through corrupt()."""
+        holder = self._holder
+        return "radar" in holder or "imu" in holder
+
     def active_mask(self) -> int:
         """Bit i set: the schedule's fault i is active (the telemetry's faults_active column)."""
+        if not self._holder:
+            return 0
         return sum(1 << i for i, fs in enumerate(self.states) if fs.active)
 
     # -- what the sensor faults do --------------------------------------------------------------
 
     def corrupt(self, frame: SensorFrame) -> SensorFrame:
-        """The frame as the faulty sensors deliver it."""
+        """The frame as the faulty sensors deliver it. `frame` must be a fresh one (Plant.sense()
+        makes one per call): it is changed in place, which costs a fraction of a copy."""
         radar, imu = self._holder.get("radar"), self._holder.get("imu")
+        changes = {}
         if radar is not None:
-            frame = self._radar(radar, frame)
+            changes.update(self._radar(radar, frame))
         if imu is not None:
-            frame = self._imu(imu, frame)
+            changes.update(self._imu(imu, frame))
+        for name, value in changes.items():
+            object.__setattr__(frame, name, value)
         return frame
 
-    def _radar(self, fs: FaultState, frame: SensorFrame) -> SensorFrame:
+    def _radar(self, fs: FaultState, frame: SensorFrame) -> dict:
         kind = fs.fault.kind
         if kind == "radar.invalid":
-            return replace(frame, radar_valid=False)
+            return {"radar_valid": False}
         if kind == "radar.stuck":
             if fs.held_value is None:
-                fs.held_value = frame
+                fs.held_value = replace(frame)                  # a copy: the frame itself may change
             held = fs.held_value
-            return replace(frame, radar_valid=held.radar_valid, altitude_m=held.altitude_m, vx_mps=held.vx_mps,
-                           vy_mps=held.vy_mps, vz_mps=held.vz_mps)
+            return {"radar_valid": held.radar_valid, "altitude_m": held.altitude_m, "vx_mps": held.vx_mps,
+                    "vy_mps": held.vy_mps, "vz_mps": held.vz_mps}
+        p = fs.params_map
         if kind == "radar.bias":
-            p = dict(fs.fault.params)
-            return replace(frame, altitude_m=frame.altitude_m + p["altitude_m"], vx_mps=frame.vx_mps + p["vx_mps"],
-                           vz_mps=frame.vz_mps + p["vz_mps"])
+            return {"altitude_m": frame.altitude_m + p["altitude_m"], "vx_mps": frame.vx_mps + p["vx_mps"],
+                    "vz_mps": frame.vz_mps + p["vz_mps"]}
         # radar.glitch: a fresh sample is glitched with probability rate (one draw per fresh sample)
-        p = dict(fs.fault.params)
         if fs.held_value != frame.radar_seq:
             fs.held_value = frame.radar_seq
             hit, sign = self._rng.random(2)
             fs.glitch = (1.0 if sign < 0.5 else -1.0) * p["size_mps"] if hit < p["rate"] else 0.0
-        return replace(frame, vz_mps=frame.vz_mps + fs.glitch) if fs.glitch else frame
+        return {"vz_mps": frame.vz_mps + fs.glitch} if fs.glitch else {}
 
     @staticmethod
-    def _imu(fs: FaultState, frame: SensorFrame) -> SensorFrame:
-        kind, p = fs.fault.kind, dict(fs.fault.params)
+    def _imu(fs: FaultState, frame: SensorFrame) -> dict:
+        kind, p = fs.fault.kind, fs.params_map
         if kind == "imu.dropout":
             nan = float("nan")
-            return replace(frame, imu_valid=False, imu_fx=nan, imu_fy=nan, imu_fz=nan)
+            return {"imu_valid": False, "imu_fx": nan, "imu_fy": nan, "imu_fz": nan}
         if kind == "imu.bias":
-            return replace(frame, imu_fx=frame.imu_fx + p["fx"], imu_fy=frame.imu_fy + p["fy"],
-                           imu_fz=frame.imu_fz + p["fz"])
+            return {"imu_fx": frame.imu_fx + p["fx"], "imu_fy": frame.imu_fy + p["fy"], "imu_fz": frame.imu_fz + p["fz"]}
         f = p["factor"]
-        return replace(frame, imu_fx=frame.imu_fx * f, imu_fy=frame.imu_fy * f, imu_fz=frame.imu_fz * f)
+        return {"imu_fx": frame.imu_fx * f, "imu_fy": frame.imu_fy * f, "imu_fz": frame.imu_fz * f}

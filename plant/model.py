@@ -264,6 +264,11 @@ class Plant:
         """dynamics.ATTACHED, HANGING or FREE."""
         return self._mode
 
+    def height(self) -> float:
+        """The descent stage's height above the terrain under it (truth().ds_height_m, cheaply)."""
+        x = self._x
+        return x[DS_Z] - height_at(self._plane, x[DS_X], x[DS_Y])
+
     def state(self) -> tuple[float, ...]:
         """The full state in dynamics.STATE_NAMES order (for reference integrators and tests)."""
         return tuple(self._x) + tuple(self._act)

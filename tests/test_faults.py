@@ -1,6 +1,7 @@
 """Fault schedules (plant/faults.py, hil/fault_injection.py): parsing and refusal, triggers,
 one fault per channel, what each kind does, and faults seen in the outputs on every rig."""
 
+import dataclasses
 import json
 import math
 import pickle
@@ -122,6 +123,11 @@ FRAME = SensorFrame(t=1.0, radar_valid=True, radar_seq=7, altitude_m=30.0, vx_mp
                     cut=False)
 
 
+def fresh(**changes) -> SensorFrame:
+    """A new frame, as Plant.sense() gives one per call (corrupt() changes it in place)."""
+    return dataclasses.replace(FRAME, **changes)
+
+
 def _active(table, seed=0):
     s = _schedule({**table, "at_s": 0.0}, seed=seed)
     s.update(0.0, 50.0, "POWERED_DESCENT", set())
@@ -129,24 +135,23 @@ def _active(table, seed=0):
 
 
 def test_radar_faults():
-    assert not _active({"kind": "radar.invalid"}).corrupt(FRAME).radar_valid
+    assert not _active({"kind": "radar.invalid"}).corrupt(fresh()).radar_valid
     stuck = _active({"kind": "radar.stuck"})
-    stuck.corrupt(FRAME)
-    later = stuck.corrupt(FRAME.__class__(**{**FRAME.__dict__, "radar_seq": 9, "altitude_m": 20.0, "vz_mps": -2.0}))
+    stuck.corrupt(fresh())
+    later = stuck.corrupt(fresh(radar_seq=9, altitude_m=20.0, vz_mps=-2.0))
     assert (later.altitude_m, later.vz_mps, later.radar_seq) == (30.0, -0.75, 9)    # frozen, still "fresh"
-    biased = _active({"kind": "radar.bias", "altitude_m": 2.0, "vz_mps": 0.5}).corrupt(FRAME)
+    biased = _active({"kind": "radar.bias", "altitude_m": 2.0, "vz_mps": 0.5}).corrupt(fresh())
     assert (biased.altitude_m, biased.vz_mps) == (32.0, -0.25)
     glitchy = _active({"kind": "radar.glitch", "rate": 0.5, "size_mps": 3.0})
-    errors = [glitchy.corrupt(FRAME.__class__(**{**FRAME.__dict__, "radar_seq": i})).vz_mps + 0.75
-              for i in range(400)]
+    errors = [glitchy.corrupt(fresh(radar_seq=i)).vz_mps + 0.75 for i in range(400)]
     assert set(np.round(errors, 9)) == {-3.0, 0.0, 3.0} and 0.4 < np.mean(np.abs(errors) > 0) < 0.6
 
 
 def test_imu_faults():
-    dropped = _active({"kind": "imu.dropout"}).corrupt(FRAME)
+    dropped = _active({"kind": "imu.dropout"}).corrupt(fresh())
     assert not dropped.imu_valid and math.isnan(dropped.imu_fz)
-    assert _active({"kind": "imu.bias", "fz": 0.5}).corrupt(FRAME).imu_fz == pytest.approx(4.211)
-    assert _active({"kind": "imu.scale", "factor": 1.1}).corrupt(FRAME).imu_fz == pytest.approx(4.0821)
+    assert _active({"kind": "imu.bias", "fz": 0.5}).corrupt(fresh()).imu_fz == pytest.approx(4.211)
+    assert _active({"kind": "imu.scale", "factor": 1.1}).corrupt(fresh()).imu_fz == pytest.approx(4.0821)
 
 
 # -- what the plant faults do -----------------------------------------------------------------------
