@@ -20,6 +20,7 @@ count).
 
 from __future__ import annotations
 
+import math
 import random
 import struct
 from dataclasses import dataclass, field
@@ -322,10 +323,10 @@ def _compare(items: list[Item], expected: list[tuple[int, bytes]], got: bytes, o
         outcome.replies += 1
         if have == want:
             continue
-        why = _float_only(item, want, have)
+        why, diff = _float_only(item, want, have)
         if why is None:
             outcome.float_differences += 1
-            outcome.largest_float_difference = max(outcome.largest_float_difference, _float_diff(item, want, have))
+            outcome.largest_float_difference = max(outcome.largest_float_difference, diff)
             continue
         outcome.mismatches.append(Mismatch(index, item.kind, item.data, want, have, why))
         if have[:2] != want[:2] or len(have) != len(want):
@@ -362,24 +363,27 @@ def _register_name(addr: int) -> str:
     return f"0x{addr:04X}"
 
 
-def _float_only(item: Item, want: bytes, have: bytes) -> str | None:
-    """None when the replies differ only in commanded floats within the tolerance; else why.
+def _float_only(item: Item, want: bytes, have: bytes) -> tuple[str | None, float]:
+    """(None, the largest float difference) when the replies differ only in commanded floats
+    within the tolerance; else (why, nan).
     A float read whole is compared as a value; a low word read alone may differ (its LSBs), a
     high word alone may not."""
     a, b = _registers(item, want), _registers(item, have)
     if a is None or b is None or a.keys() != b.keys() or want[:3] != have[:3]:
-        return "the replies differ outside the registers"
+        return "the replies differ outside the registers", math.nan
     off = [addr for addr in a if a[addr] != b[addr]]
     beyond = [addr for addr in off if addr not in _FLOAT_REGS or (addr not in _FLOAT_LOW and addr + 1 not in a)]
     if beyond:
-        return f"registers differ beyond float32 rounding: {', '.join(sorted({_register_name(x) for x in beyond}))}"
-    if _float_diff(item, want, have) > FLOAT_TOLERANCE:
-        return f"a commanded float differs by {_float_diff(item, want, have):.3g} (> {FLOAT_TOLERANCE:g})"
-    return None
+        return (f"registers differ beyond float32 rounding: {', '.join(sorted({_register_name(x) for x in beyond}))}",
+                math.nan)
+    diff = _float_diff(a, b)
+    if diff > FLOAT_TOLERANCE:
+        return f"a commanded float differs by {diff:.3g} (> {FLOAT_TOLERANCE:g})", math.nan
+    return None, diff
 
 
-def _float_diff(item: Item, want: bytes, have: bytes) -> float:
-    a, b = _registers(item, want), _registers(item, have)
+def _float_diff(a: dict[int, int], b: dict[int, int]) -> float:
+    """The largest |difference| of a commanded float read whole in both register maps."""
     worst = 0.0
     for name in _FLOAT_COMMANDS:
         hi = icd.COMMANDS.address_of(name)

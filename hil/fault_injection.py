@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hil import icd
-from plant.faults import Fault, FaultSchedule, FaultState
-
-_STATE_NAMES = {s.value: s.name for s in icd.ControllerState}
+from hil.executive import state_name
+from plant.faults import Fault, FaultSchedule
 
 
 class FaultyPlant:
@@ -40,7 +38,7 @@ class FaultyPlant:
 
     def observe(self, frame, truth, sensors, command, retries, misses) -> None:
         """A cycle observer: the controller state the triggers see next."""
-        self.controller_state = _STATE_NAMES.get(command.state, "?")
+        self.controller_state = state_name(command.state)
 
     def sense(self):
         plant = self._plant
@@ -85,6 +83,3 @@ class FaultyPlant:
     def summary(self) -> list[dict]:
         """Each fault: applied or not, when it started and ended, in which phase."""
         return [fs.summary() for fs in self.schedule.states]
-
-    def states(self) -> list[FaultState]:
-        return self.schedule.states
