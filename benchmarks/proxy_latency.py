@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def sensor_frame(i: int) -> list[int]:
     """A powered-descent sensor frame; frame number and time advance each exchange."""
     return icd.SENSORS.encode([i + 1, 20_000 * (i + 1), 1, 1500.0, 0.0, 0.0, -70.0,
-                               0.0, 0.0, 3.711, 0.0, int(icd.SensorFlags.RADAR_VALID)])
+                               0.0, 0.0, 3.711, 0.0, int(icd.SensorFlags.RADAR_VALID), 0, 1.0])
 
 
 def fc23_samples(path: str, n: int) -> list[int]:

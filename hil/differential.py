@@ -3,7 +3,8 @@ RTU byte stream, their replies compared byte for byte.
 
 The stream mixes the four functions served (FC03/06/16/23) over every block, valid and invalid
 addresses, counts and values (config writes in and out of range, both timing modes), sensor
-frames that step the controller, broadcasts, other units, unsupported functions, and malformed
+frames that step the controller (with told faults: health flags and available thrust that hold
+for a while, in and out of range), broadcasts, other units, unsupported functions, and malformed
 input: bad CRCs, truncated frames, runs of garbage. The reference is Python's `RtuServer` over
 `ControllerRegisters`, fed one request (or one malformed piece) at a time; the C core
 (`hil.devices.c_core`) gets the whole stream in chunks of a fixed size, so frames arrive split
@@ -90,6 +91,7 @@ class StreamGenerator:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
         self.frame = 0
+        self.health, self.thrust_avail = 0, 1.0     # told faults: held across frames, redrawn now and then
 
     def items(self, count: int):
         for _ in range(count):
@@ -142,7 +144,22 @@ class StreamGenerator:
                  rng.gauss(0.0, 1.0), rng.gauss(0.0, 1.0), rng.uniform(0.0, 12.0), rng.uniform(0.0, 8.0),
                  rng.randrange(8)]
         frame[1] = max(0, frame[1])
-        return icd.SENSORS.encode(frame)
+        if rng.random() < 0.1:
+            self._health()
+        return icd.SENSORS.encode(frame + [self.health, self.thrust_avail])
+
+    def _health(self) -> None:
+        """New told faults: mostly healthy or one to three flags with a share of thrust in (0, 1];
+        sometimes a value the controller must not take as it is (0, negative, above 1, NaN, inf)."""
+        rng = self.rng
+        roll = rng.random()
+        if roll < 0.7:
+            self.health, self.thrust_avail = 0, 1.0
+        elif roll < 0.95:
+            self.health, self.thrust_avail = rng.randrange(1, 8), rng.choice([1.0, 0.875, 0.75, rng.uniform(0.0, 1.0)])
+        else:
+            self.health = rng.choice([int(icd.HealthFlags.ENGINES_DEGRADED), 0xFFFF, rng.randrange(0x10000)])
+            self.thrust_avail = rng.choice([0.0, -0.5, 0.01, 1.5, math.nan, math.inf, 1e-30])
 
     def _exchange(self) -> Item:
         """FC23: a sensor frame in, the command block (or another window) out."""

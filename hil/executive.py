@@ -305,4 +305,4 @@ def sensor_block(frame: int, s) -> tuple:
     flags = ((_RADAR_VALID if s.radar_valid else 0) | (_SEPARATED if s.separated else 0)
              | (_CUT_FLAG if s.cut else 0) | (_IMU_VALID if s.imu_valid else 0))
     return (frame, round(s.t * 1e6), s.radar_seq & 0xFFFF, s.altitude_m, s.vx_mps, s.vy_mps, s.vz_mps,
-            s.imu_fx, s.imu_fy, s.imu_fz, s.bridle_length_m, flags)
+            s.imu_fx, s.imu_fy, s.imu_fz, s.bridle_length_m, flags, s.health, s.thrust_avail)

@@ -16,7 +16,7 @@ from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-ICD_VERSION = 3
+ICD_VERSION = 4
 
 _TYPE_CODES = {"u16": "H", "u32": "I", "f32": "f"}
 _TYPE_WORDS = {"u16": 1, "u32": 2, "f32": 2}
@@ -59,6 +59,15 @@ class SensorFlags(enum.IntFlag):
     SEPARATED = 2     # rover separation confirmed (pyro)
     CUT = 4           # bridle cut confirmed (pyro)
     IMU_VALID = 8     # imu_f* hold this cycle's mean specific force
+
+
+class HealthFlags(enum.IntFlag):
+    """Bits of the sensor block's `health` register: faults the vehicle's own fault protection
+    reports to the controller (told); 0 when healthy. An untold fault the controller must detect."""
+
+    RADAR_FAILED = 1      # ignore the radar: coast on the IMU
+    IMU_FAILED = 2        # ignore the IMU: velocity from fresh radar samples alone
+    ENGINES_DEGRADED = 4  # the engines deliver thrust_avail of full thrust (or are otherwise degraded)
 
 
 class Discretes(enum.IntFlag):
@@ -234,6 +243,10 @@ SENSORS = Block("sensors", 0x0100, "w", "one sensor frame per control cycle (hos
     Field("imu_fz", "f32", "m/s^2", "IMU specific force, local level z (hover reads +g)"),
     Field("bridle_length_m", "f32", "m", "bridle length paid out (BUD encoder)"),
     Field("flags", "u16", "-", "SensorFlags: 1 radar valid, 2 separated, 4 cut, 8 IMU valid"),
+    Field("health", "u16", "-", "HealthFlags: faults the vehicle's own fault protection reports to the controller "
+          "(told): 1 radar failed, 2 IMU failed, 4 engines degraded; 0 when healthy"),
+    Field("thrust_avail", "f32", "-", "fraction of full thrust the engines can deliver as reported by engine "
+          "health; 1 when healthy (used with ENGINES_DEGRADED, in (0, 1])"),
 ))
 
 COMMANDS = Block("commands", 0x0180, "r", "the answer to the frame (device to host, FC23 read)", (
@@ -246,6 +259,8 @@ COMMANDS = Block("commands", 0x0180, "r", "the answer to the frame (device to ho
     Field("td_time_us", "u32", "us", "controller clock when touchdown was declared (lockstep: frame time; real-time: device time since the first frame); 0xFFFFFFFF before"),
     Field("faults", "u16", "-", "Faults: 1 no navigation, 2 frame skip, 4 clock backwards, 8 radar invalid, "
           "16 radar rejected, 32 stale frame, 64 watchdog"),
+    Field("state_since_us", "u32", "us", "controller clock when the current state was entered (same clock as "
+          "td_time_us: lockstep frame time, real-time device time since the first frame); 0 in a new run's STANDBY"),
     Field("step_time_us", "u32", "us", "duration of this control step on the device"),
     Field("step_count", "u32", "-", "control steps run since the config was written; a new value is a fresh command"),
     Field("frame_rx_tick_us", "u32", "us", "device clock when the sensor frame this step used arrived"),
@@ -254,7 +269,7 @@ COMMANDS = Block("commands", 0x0180, "r", "the answer to the frame (device to ho
 ))
 
 BLOCKS = (IDENTITY, CONFIG, SENSORS, COMMANDS)
-ENUMS = (ControllerState, DeviceKind, TimingMode, SensorFlags, Discretes, Faults)
+ENUMS = (ControllerState, DeviceKind, TimingMode, SensorFlags, Discretes, Faults, HealthFlags)
 
 # Enums that say who answers, not how to talk to it: a new board adds a DeviceKind, and that must
 # not make every deployed firmware unflyable. Matched by name, so a redefined DeviceKind (a

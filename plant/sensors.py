@@ -21,3 +21,7 @@ class SensorFrame:
     bridle_length_m: float  # m, BUD encoder (exact)
     separated: bool
     cut: bool
+    # Told faults (hil.icd.HealthFlags): what the vehicle's fault protection reports; the
+    # defaults are a healthy vehicle (plant/faults.py sets them for a fault with told = true).
+    health: int = 0
+    thrust_avail: float = 1.0   # share of full thrust the engines can deliver

@@ -5,7 +5,7 @@ clock the test sets.
 A test that takes the `implementation` fixture (tests/conftest.py) runs once per implementation;
 `device(implementation, clock)` gives a register bank with read, write and poll (as the RTU
 server calls them), probe() (the controller's inner state by the Python names) and
-controller_link_lost() (the controller's own watchdog entry). Where the two differ on purpose,
+controller_link_lost(t_us) (the controller's own watchdog entry). Where the two differ on purpose,
 the difference is named in KNOWN_DIFFERENCES and a test shows it.
 """
 
@@ -63,7 +63,7 @@ def f32(x: float) -> float:
 def sensor_frame(frame: int, t_us: int = 0, altitude: float = 1500.0, vx: float = 0.0) -> list[int]:
     """A sensor block: a fresh radar sample every frame, descending at 70 m/s."""
     return icd.SENSORS.encode([frame, t_us, frame & 0xFFFF, altitude, vx, 0.0, -70.0, 0.0, 0.0, 3.711, 0.0,
-                               int(icd.SensorFlags.RADAR_VALID)])
+                               int(icd.SensorFlags.RADAR_VALID), 0, 1.0])
 
 
 def config(**values) -> dict:
@@ -87,8 +87,8 @@ class PythonDevice:
     def poll(self) -> float | None:
         return self.regs.poll()
 
-    def controller_link_lost(self) -> CommandOutput:
-        return self.regs.controller.link_lost()
+    def controller_link_lost(self, t_us: int) -> CommandOutput:
+        return self.regs.controller.link_lost(t_us)
 
     def probe(self) -> dict:
         c = self.regs.controller

@@ -7,14 +7,15 @@ the command block, so both implementations are held to the same register-level b
 controller's inner state is read through probe().
 """
 
+import math
 import struct
-from dataclasses import astuple
+from dataclasses import astuple, replace
 
 import pytest
 
 from hil import icd
 from hil.icd import ControllerState as S
-from hil.icd import Discretes, Faults, SensorFlags
+from hil.icd import Discretes, Faults, HealthFlags, SensorFlags
 from hil.reference import CommandOutput, SensorInput
 from tests import contract
 
@@ -28,8 +29,7 @@ def f32(x: float) -> float:
 
 def as_sent(out: CommandOutput) -> CommandOutput:
     """The answer as the command block carries it (float32 values)."""
-    return CommandOutput(out.frame, out.state, f32(out.throttle), f32(out.tilt_x_rad), f32(out.tilt_y_rad),
-                         out.discretes, out.td_time_us, out.faults)
+    return replace(out, throttle=f32(out.throttle), tilt_x_rad=f32(out.tilt_x_rad), tilt_y_rad=f32(out.tilt_y_rad))
 
 
 class Frames:
@@ -43,26 +43,29 @@ class Frames:
         self.dev = contract.device(implementation, lambda: 0)
         self.configure(**config)
         self.frame = 0
+        self.t_us = 0               # the clock of the last frame sent
 
     def configure(self, **values) -> None:
         """A config write: the values over the ICD defaults; starts a new run (the reset)."""
         self.dev.write(icd.CONFIG.base, icd.encode_config({**icd.config_defaults(), **values}))
 
     def step(self, altitude=1000.0, vz=-50.0, vx=0.0, vy=0.0, bridle=0.0, flags=VALID, dt=0.02,
-             imu=(0.0, 0.0, 0.0), seq=None) -> CommandOutput:
+             imu=(0.0, 0.0, 0.0), seq=None, health=0, thrust_avail=1.0) -> CommandOutput:
         self.frame += 1
         seq = self.frame if seq is None else seq
         return self.send(SensorInput(self.frame, round(self.frame * dt * 1e6), seq, altitude, vx, vy, vz,
-                                     *imu, bridle, flags))
+                                     *imu, bridle, flags, health, thrust_avail))
 
     def send(self, frame: SensorInput) -> CommandOutput:
         """One frame as the host writes it (lockstep: one step); the command block it leaves."""
+        self.t_us = frame.t_us
         self.dev.write(icd.SENSORS.base, icd.SENSORS.encode(list(astuple(frame))))
         c = icd.COMMANDS.decode_map(self.dev.read(icd.COMMANDS.base, icd.COMMANDS.length))
         return CommandOutput(*(c[name] for name in CommandOutput.__dataclass_fields__))
 
-    def link_lost(self) -> CommandOutput:
-        return self.dev.controller_link_lost()
+    def link_lost(self, t_us: int | None = None) -> CommandOutput:
+        """The watchdog at t_us (default: a frame period after the last frame)."""
+        return self.dev.controller_link_lost(self.t_us + 20_000 if t_us is None else t_us)
 
     @property
     def inner(self) -> dict:
@@ -296,3 +299,145 @@ def test_a_threshold_met_exactly_may_be_taken_a_cycle_apart():
                 armed_at[implementation] = i
                 break
     assert armed_at["python"] == armed_at["c"] + 1
+
+
+# -- told faults (the sensor block's health flags, docs/controller.md "Told faults") ---------------
+
+RADAR_FAILED, IMU_FAILED, ENGINES_DEGRADED = (int(HealthFlags.RADAR_FAILED), int(HealthFlags.IMU_FAILED),
+                                              int(HealthFlags.ENGINES_DEGRADED))
+
+
+@pytest.mark.parametrize("told", [True, False])
+def test_a_radar_told_failed_is_ignored_and_the_descent_coasts_on_the_imu(implementation, told):
+    """A stuck radar still flagged valid: told, its samples are not used (each counts as a dropout)
+    and the velocity is the IMU's; untold, the gate lets it in after nav_max_rejects samples."""
+    f = Frames(implementation)
+    f.step(vz=-0.75, altitude=15.0, flags=IMU, imu=HOVER_F)
+    for _ in range(25):
+        out = f.step(vz=+2.0, altitude=30.0, flags=IMU, imu=HOVER_F, health=RADAR_FAILED if told else 0)
+    if told:
+        assert out.faults & Faults.RADAR_INVALID and not out.faults & (Faults.RADAR_REJECTED | Faults.NO_NAVIGATION)
+        assert f.inner["nav_velocity"][2] == pytest.approx(-0.75)
+        assert f.inner["nav_altitude"] == pytest.approx(15.0 - 0.75 * 0.5)
+    else:
+        assert f.inner["nav_velocity"][2] > 1.0                  # the stuck radar took over
+
+
+@pytest.mark.parametrize("told", [True, False])
+def test_an_imu_told_failed_is_not_propagated_and_the_radar_alone_gives_the_velocity(implementation, told):
+    """A biased accelerometer still flagged valid: told, the velocity holds the radar's between
+    samples and takes each fresh sample as it is (no gate: nothing to compare it with)."""
+    f = Frames(implementation)
+    health = IMU_FAILED if told else 0
+    f.step(vz=-10.0, flags=IMU, imu=HOVER_F, health=health)
+    for _ in range(10):                                      # the same radar sample held, 2 m/s^2 of bias
+        f.step(vz=-10.0, flags=IMU, imu=(0.0, 0.0, 3.711 + 2.0), seq=1, health=health)
+    assert f.inner["nav_velocity"][2] == pytest.approx(-10.0 if told else -10.0 + 2.0 * 0.2)
+    out = f.step(vz=-8.0, flags=IMU, imu=HOVER_F, seq=2, health=health)      # a fresh 2 m/s step
+    assert bool(out.faults & Faults.RADAR_REJECTED) is not told
+    if told:
+        assert f.inner["nav_velocity"][2] == pytest.approx(-8.0)
+
+
+def _steady(implementation, frames=150, **step):
+    """Holding -v_cv at 15 m with the IMU reading hover: the velocity error is zero."""
+    f = Frames(implementation)
+    for _ in range(frames):
+        out = f.step(altitude=15.0, vz=-0.75, flags=IMU, imu=HOVER_F, **step)
+    return f, out
+
+
+def test_a_told_engine_out_raises_the_throttle_at_once_by_the_lost_share(implementation):
+    """One engine of eight out, told: the same thrust needs 8/7 of the throttle, commanded on the
+    next step and learned into the hover estimate (the integrator need not wind up to it);
+    healthy again, the throttle comes back down. Untold, nothing changes until the velocity sags."""
+    f, before = _steady(implementation)
+    hover = f.inner["hover_est"]
+    out = f.step(altitude=15.0, vz=-0.75, flags=IMU, imu=HOVER_F, health=ENGINES_DEGRADED, thrust_avail=0.875)
+    assert out.throttle == pytest.approx(before.throttle * 8 / 7, rel=1e-5)
+    assert f.inner["hover_est"] == pytest.approx(hover * 8 / 7, rel=1e-5)
+    back = f.step(altitude=15.0, vz=-0.75, flags=IMU, imu=HOVER_F)
+    assert back.throttle == pytest.approx(before.throttle, rel=1e-5)
+    untold = f.step(altitude=15.0, vz=-0.75, flags=IMU, imu=HOVER_F, thrust_avail=0.875)   # no flag: ignored
+    assert untold.throttle == back.throttle
+
+
+@pytest.mark.parametrize("thrust_avail, share", [(math.nan, 1.0), (1.5, 1.0), (0.0, 0.0625), (-1.0, 0.0625),
+                                                  (0.01, 0.0625)])
+def test_a_told_thrust_share_is_taken_within_its_range(implementation, thrust_avail, share):
+    """ENGINES_DEGRADED with a share outside (0, 1]: not a number is not a report, above 1 is
+    full thrust, and anything down to nothing is taken as 1/16 (the throttle then saturates)."""
+    f, _ = _steady(implementation)
+    hover = f.inner["hover_est"]
+    f.step(altitude=15.0, vz=-0.75, flags=IMU, imu=HOVER_F, health=ENGINES_DEGRADED, thrust_avail=thrust_avail)
+    assert f.inner["hover_est"] == pytest.approx(min(1.0, hover / share), rel=1e-5)
+
+
+def test_a_told_change_of_thrust_is_not_taken_for_touchdown(implementation):
+    """Engines degraded to 60 % all the way down, told, then restored while the detector is armed:
+    the throttle falls by 40 %, more than td_drop_frac, for good. The baseline is rescaled with
+    the hover estimate, so the detector does not take the step for the rover's weight."""
+    degraded = dict(health=ENGINES_DEGRADED, thrust_avail=0.6)
+    f = Frames(implementation, td_arm_delay_s=0.0)
+    for _ in range(3):
+        f.step(altitude=19.0, vz=-0.75, flags=IMU, imu=HOVER_F, **degraded)
+    for _ in range(200):
+        heavy = f.step(altitude=17.0, vz=-0.75, bridle=7.5, flags=IMU, imu=HOVER_F, **degraded)
+    assert heavy.state == S.TOUCHDOWN_ARMED
+    outs = [f.step(altitude=17.0, vz=-0.75, bridle=7.5, flags=IMU, imu=HOVER_F) for _ in range(150)]
+    assert outs[0].throttle == pytest.approx(heavy.throttle * 0.6, rel=1e-5)
+    assert all(o.state == S.TOUCHDOWN_ARMED for o in outs)
+
+
+def test_the_flyaway_burn_asks_degraded_engines_for_the_same_thrust(implementation):
+    degraded = dict(health=ENGINES_DEGRADED, thrust_avail=0.625)
+    f = Frames(implementation, td_arm_delay_s=0.0, td_persist_s=0.1, cut_delay_s=0.0, flyaway_hover_s=0.0,
+               flyaway_climb_s=0.0, flyaway_throttle=0.5)
+    f.step(altitude=19.0, vz=-0.75, **degraded)
+    for _ in range(200):
+        f.step(altitude=17.0, vz=-0.75, bridle=7.5, **degraded)
+    outs = [f.step(altitude=16.0, vz=+0.5, bridle=7.5, **degraded) for _ in range(30)]
+    burn = [o for o in outs if o.state == S.FLYAWAY]
+    assert burn and burn[-1].throttle == pytest.approx(0.5 / 0.625)
+
+
+# -- state entry time and a cold start mid-descent (docs/controller.md "After a reset") ------------
+
+def test_state_since_us_is_the_frame_time_each_state_was_entered(implementation):
+    f = Frames(implementation)
+    assert f.step(flags=0).state_since_us == 0                       # STANDBY, no navigation yet
+    pd = f.step(altitude=1000.0)
+    assert (pd.state, pd.state_since_us) == (S.POWERED_DESCENT, 40_000)
+    assert f.step(altitude=900.0).state_since_us == 40_000            # no transition: unchanged
+    sc = f.step(altitude=19.0, vz=-0.75)                              # two transitions in one step
+    assert (sc.state, sc.state_since_us) == (S.SKY_CRANE, 80_000)
+    lost = f.link_lost(t_us=250_000)
+    assert (lost.state, lost.state_since_us) == (S.LINK_LOST, 250_000)
+    assert f.link_lost(t_us=300_000).state_since_us == 250_000        # latched: entered once
+
+
+def test_a_cold_start_mid_descent_resumes_from_the_sensors_without_a_false_touchdown(implementation):
+    """A board reset at 10 m: separated, bridles out. The first frame goes STANDBY -> SKY_CRANE
+    (SEPARATE again: the pyro has fired, a repeat does nothing), the detector arms after the arm
+    delay, and the baseline, which starts from the throttle before the first step (0), cannot
+    put the drop line above the throttle: no touchdown while the load stays on."""
+    f = Frames(implementation)
+    sep = int(SensorFlags.SEPARATED)
+    first = f.step(altitude=10.0, vz=-0.75, bridle=7.5, flags=IMU | sep, imu=HOVER_F)
+    assert (first.state, first.discretes, first.state_since_us) == (S.SKY_CRANE, Discretes.SEPARATE, 20_000)
+    assert f.inner["baseline"] < first.throttle and f.inner["hover_est"] == pytest.approx(0.35, abs=0.01)
+    outs = [f.step(altitude=10.0 - 0.015 * i, vz=-0.75 + 0.3 * math.sin(i / 10.0), bridle=7.5,
+                   flags=IMU | sep, imu=HOVER_F) for i in range(500)]
+    assert outs[-1].state == S.TOUCHDOWN_ARMED and all(o.td_time_us == icd.TD_NOT_DECLARED for o in outs)
+
+
+def test_a_cold_start_after_the_cut_flies_away(implementation):
+    """A board reset after the bridle cut: the rover is down, so the stage must not descend by
+    altitude (SKY_CRANE at 12 m would put it on the rover): FLYAWAY from the first frame."""
+    f = Frames(implementation, flyaway_hover_s=0.2, flyaway_climb_s=1.5)
+    flags = IMU | int(SensorFlags.SEPARATED | SensorFlags.CUT)
+    first = f.step(altitude=12.0, vz=+1.0, bridle=7.5, flags=flags, imu=HOVER_F)
+    assert first.state == S.FLYAWAY and first.discretes == Discretes.SEPARATE | Discretes.CUT
+    assert first.state_since_us == 20_000 and first.td_time_us == icd.TD_NOT_DECLARED
+    outs = [f.step(altitude=12.0 + 0.05 * i, vz=+2.0, bridle=7.5, flags=flags, imu=HOVER_F) for i in range(100)]
+    assert all(o.state == S.FLYAWAY for o in outs) and outs[-1].tilt_x_rad > 0.0      # climbed, then the burn

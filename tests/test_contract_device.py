@@ -50,7 +50,7 @@ def realtime(implementation: str, **values) -> Device:
 
 
 INITIAL = {"frame": 0, "state": 0, "throttle": 0.0, "tilt_x_rad": 0.0, "tilt_y_rad": 0.0, "discretes": 0,
-           "td_time_us": icd.TD_NOT_DECLARED, "faults": 0, "step_time_us": 0, "step_count": 0,
+           "td_time_us": icd.TD_NOT_DECLARED, "faults": 0, "state_since_us": 0, "step_time_us": 0, "step_count": 0,
            "frame_rx_tick_us": 0, "step_tick_us": 0}
 
 
@@ -247,6 +247,32 @@ def test_silence_longer_than_the_watchdog_enters_link_lost_at_a_due_step(impleme
 
 
 @pytest.mark.timeout(10)
+def test_state_since_us_tells_when_the_watchdog_tripped_on_the_controller_clock(implementation):
+    """The host measures how long after the frames stopped the device entered LINK_LOST: the
+    controller clock is the device time since the first frame (here T0)."""
+    d = _burning_then_silent(implementation)
+    assert (d.command()["state"], d.command()["state_since_us"]) == (S.POWERED_DESCENT, 0)   # the first step
+    for k in range(3, 8):
+        d.poll_at(T0 + k * 20_000)
+    assert d.command()["state_since_us"] == 0
+    d.poll_at(T0 + 160_000 + 7)
+    c = d.command()
+    assert (c["state"], c["state_since_us"]) == (S.LINK_LOST, 160_007)
+    assert c["state_since_us"] - 40_000 == c["step_tick_us"] - c["frame_rx_tick_us"]   # after the last frame
+
+
+@pytest.mark.timeout(10)
+def test_lockstep_state_since_us_is_the_frame_time_of_the_transition(implementation):
+    d = Device(implementation)
+    d.send(1, t_us=1_000_000, altitude=1500.0)
+    assert (d.command()["state"], d.command()["state_since_us"]) == (S.POWERED_DESCENT, 1_000_000)
+    d.send(2, t_us=1_020_000, altitude=21.0)
+    assert (d.command()["state"], d.command()["state_since_us"]) == (S.CONSTANT_VELOCITY, 1_020_000)
+    d.send(3, t_us=1_040_000, altitude=21.0)
+    assert d.command()["state_since_us"] == 1_020_000
+
+
+@pytest.mark.timeout(10)
 def test_link_lost_is_latched_until_the_config_is_written(implementation):
     d = _burning_then_silent(implementation)
     d.poll_at(T0 + 200_000)
@@ -270,7 +296,7 @@ def test_link_lost_is_latched_until_the_config_is_written(implementation):
 def test_link_lost_before_the_engines_burn_commands_zero_throttle(implementation):
     d = realtime(implementation, watchdog_s=0.1)
     d.clock.at(T0)
-    d.write(icd.SENSORS.base, icd.SENSORS.encode([1, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0]))
+    d.write(icd.SENSORS.base, icd.SENSORS.encode([1, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 1.0]))
     d.poll_at(T0)
     assert d.command()["state"] == S.STANDBY                 # no navigation yet
     d.poll_at(T0 + 200_000)

@@ -17,7 +17,7 @@ def link(served_controller):
 
 
 def sensor_frame(frame, t_us, altitude=1500.0, vz=-70.0, flags=icd.SensorFlags.RADAR_VALID):
-    return icd.SENSORS.encode([frame, t_us, 1, altitude, 0.0, 0.0, vz, 0.0, 0.0, 3.711, 0.0, int(flags)])
+    return icd.SENSORS.encode([frame, t_us, 1, altitude, 0.0, 0.0, vz, 0.0, 0.0, 3.711, 0.0, int(flags), 0, 1.0])
 
 
 def test_identity_block_names_the_icd(link):

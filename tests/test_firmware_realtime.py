@@ -36,7 +36,7 @@ WRAP = 1 << 32
 def _frame(k: int, t_us: int | None = None, vx: float = 2.0) -> list[int]:
     """Sensor block k of a powered descent at 1500 m (t_us: plant time, 20 ms a frame)."""
     return icd.SENSORS.encode([k, 20_000 * k if t_us is None else t_us, k, 1500.0, vx, 0.0, -70.0,
-                               0.0, 0.0, 3.711, 0.0, FLAGS])
+                               0.0, 0.0, 3.711, 0.0, FLAGS, 0, 1.0])
 
 
 def _ticks(later: int, earlier: int) -> int:

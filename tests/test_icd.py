@@ -29,7 +29,7 @@ def test_f32_and_u32_take_two_registers_high_word_first():
 
 
 def sensor_values(altitude=0.0, frame=1, flags=0):
-    return [frame, 2, 3, altitude, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, flags]
+    return [frame, 2, 3, altitude, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, flags, 0, 1.0]
 
 
 @pytest.mark.parametrize("value", [0.0, -0.0, 1.5, -2.75, 1e-30, -1e-30, 1e-45, 3.4e38, -123456.789,
@@ -56,7 +56,7 @@ def test_out_of_range_values_are_refused_naming_the_block(values):
 
 
 def test_u32_and_u16_extremes_round_trip():
-    values = (0xFFFFFFFF, 0, 0xFFFF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0xFFFF)
+    values = (0xFFFFFFFF, 0, 0xFFFF, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0xFFFF, 0xFFFF, 0.0)
     assert icd.SENSORS.decode(icd.SENSORS.encode(values)) == values
 
 
@@ -190,6 +190,6 @@ def test_controller_records_match_the_block_layouts():
 
 
 def test_decode_record_names_the_fields():
-    record = icd.COMMANDS.decode_record(icd.COMMANDS.encode([7, 3, 0.5, 0.0, 0.0, 1, 9, 0, 42, 5, 100, 200, 300]))
-    assert (record.frame, record.state, record.throttle, record.step_time_us) == (7, 3, 0.5, 42)
+    record = icd.COMMANDS.decode_record(icd.COMMANDS.encode([7, 3, 0.5, 0.0, 0.0, 1, 9, 0, 8, 42, 5, 100, 200, 300]))
+    assert (record.frame, record.state, record.throttle, record.state_since_us, record.step_time_us) == (7, 3, 0.5, 8, 42)
     assert (record.step_count, record.frame_rx_tick_us, record.step_tick_us, record.read_tick_us) == (5, 100, 200, 300)

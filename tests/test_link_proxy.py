@@ -34,7 +34,7 @@ TIME_FIELDS = ("step_time_us", "frame_rx_tick_us", "step_tick_us", "read_tick_us
 
 def sensor_frame(frame: int) -> list[int]:
     return icd.SENSORS.encode([frame, 20_000 * frame, 1, 1500.0, 0.0, 0.0, -70.0, 0.0, 0.0, 3.711, 0.0,
-                               int(icd.SensorFlags.RADAR_VALID)])
+                               int(icd.SensorFlags.RADAR_VALID), 0, 1.0])
 
 
 class Exchanges:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from hil import icd
 from tests.conftest import ROOT, write_rig
 
 pytestmark = pytest.mark.timeout(180)
@@ -51,7 +52,7 @@ def test_a_passing_landing_carries_its_provenance_into_junit(pytester):
     assert suite["git_revision"]
     props = case_properties(root.find(".//testcase"))
     assert props["scenario"] == "nominal" and props["seed"] == "2" and props["verdict"] == "PASS"
-    assert props["device_kind"] == "REFERENCE" and props["icd_version"] == "3"
+    assert props["device_kind"] == "REFERENCE" and props["icd_version"] == str(icd.ICD_VERSION)
     assert 0.5 < float(props["rover_vz_at_contact_mps"]) < 1.0 and "td_latency_s" in props
     assert (Path(props["run_folder"]) / "summary.json").exists()
     requirements = [p.get("value") for p in root.iter("property") if p.get("name") == "requirement"]

@@ -94,7 +94,7 @@ def test_scheduling_is_undone_on_exit():
 def test_split_fc23_polls_without_blocking(served_controller):
     path, registers, _ = served_controller
     with RtuClient(path, timeout_s=0.5) as link:
-        frame = icd.SENSORS.encode([1, 0, 0, 100.0, 0.0, 0.0, -1.0, 0.0, 0.0, 3.7, 0.0, 9])
+        frame = icd.SENSORS.encode([1, 0, 0, 100.0, 0.0, 0.0, -1.0, 0.0, 0.0, 3.7, 0.0, 9, 0, 1.0])
         pending = link.send_read_write(icd.SENSORS.base, frame, icd.COMMANDS.base, icd.COMMANDS.length, frame=1)
         first = link.poll_reply(pending)  # returns at once, usually before the reply is here
         regs = first if first is not None else link.wait_reply(pending)
@@ -106,7 +106,7 @@ def test_split_fc23_times_out_on_a_silent_device(served_controller):
     path, _, server = served_controller
     server.stop()
     with RtuClient(path, timeout_s=0.1) as link:
-        frame = icd.SENSORS.encode([1, 0, 0, 100.0, 0.0, 0.0, -1.0, 0.0, 0.0, 3.7, 0.0, 9])
+        frame = icd.SENSORS.encode([1, 0, 0, 100.0, 0.0, 0.0, -1.0, 0.0, 0.0, 3.7, 0.0, 9, 0, 1.0])
         pending = link.send_read_write(icd.SENSORS.base, frame, icd.COMMANDS.base, icd.COMMANDS.length, frame=7)
         assert link.poll_reply(pending) is None
         with pytest.raises(LinkTimeout, match=r"0 of \d+ bytes within 0.1 s.*frame 7"):
@@ -227,7 +227,7 @@ def test_live_view_shows_state_altitude_velocity_throttle_and_overruns(capsys):
     live = LiveLine(stream=stream, interval_s=0.0)
     truth = type("T", (), {"t": 12.5, "ds_z": 1234.5, "ds_vz": -42.25, "rover_z": 1230.0})()
     command = icd.COMMANDS.decode_record(icd.COMMANDS.encode(
-        [10, int(icd.ControllerState.POWERED_DESCENT), 0.61, 0.0, 0.0, 0, icd.TD_NOT_DECLARED, 0, 90, 10, 0, 0, 0]))
+        [10, int(icd.ControllerState.POWERED_DESCENT), 0.61, 0.0, 0.0, 0, icd.TD_NOT_DECLARED, 0, 0, 90, 10, 0, 0, 0]))
     live.cycle(truth, command, overruns=3)
     line = stream.getvalue()
     for text in ("t=  12.50 s", "POWERED_DESCENT", "alt   1234.5 m", "vz  -42.25 m/s", "throttle 0.61",

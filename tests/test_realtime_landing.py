@@ -151,7 +151,7 @@ def test_a_tripped_device_watchdog_stops_the_run(short_landing):
         with RtuClient(device.start(), timeout_s=0.5) as link:
             configure(link, config)
             link.read_write(icd.SENSORS.base, icd.SENSORS.encode([1, 0, 0, 40.0, 0.0, 0.0, -3.0, 0.0, 0.0, 3.7,
-                                                                  0.0, 9]),
+                                                                  0.0, 9, 0, 1.0]),
                             icd.COMMANDS.base, icd.COMMANDS.length)
             time.sleep(0.3)  # no frames: the device's watchdog trips
             plant = Plant(short_landing.params, short_landing.initial, np.random.default_rng(1))

@@ -91,7 +91,7 @@ def test_pymodbus_client_reads_identity_writes_config_and_exchanges_a_frame(sil)
         assert not client.write_register(address, 0, device_id=1).isError()
         assert client.read_holding_registers(address, count=1, device_id=1).registers == [0]
         frame = icd.SENSORS.encode([1, 20_000, 1, 1500.0, 0.0, 0.0, -70.0, 0.0, 0.0, 3.711, 0.0,
-                                    int(icd.SensorFlags.RADAR_VALID | icd.SensorFlags.IMU_VALID)])
+                                    int(icd.SensorFlags.RADAR_VALID | icd.SensorFlags.IMU_VALID), 0, 1.0])
         reply = client.readwrite_registers(read_address=icd.COMMANDS.base, read_count=icd.COMMANDS.length,
                                            write_address=icd.SENSORS.base, values=frame, device_id=1)
         assert not reply.isError()

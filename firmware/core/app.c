@@ -220,6 +220,8 @@ static void app_decode_sensors(const uint16_t *r, struct ctl_sensors *s)
     s->imu_fz = APP_SENSOR_F32(IMU_FZ);
     s->bridle_length_m = APP_SENSOR_F32(BRIDLE_LENGTH_M);
     s->flags = r[ICD_SENSORS_FLAGS - ICD_SENSORS_BASE];
+    s->health = r[ICD_SENSORS_HEALTH - ICD_SENSORS_BASE];
+    s->thrust_avail = APP_SENSOR_F32(THRUST_AVAIL);
 #undef APP_SENSOR_F32
 }
 
@@ -236,6 +238,7 @@ static void app_encode_commands(struct app *a, const struct ctl_commands *c, uin
     r[APP_COMMAND_AT(DISCRETES)] = c->discretes;
     app_regs_put_u32(r, APP_COMMAND_AT(TD_TIME_US), c->td_time_us);
     r[APP_COMMAND_AT(FAULTS)] = c->faults;
+    app_regs_put_u32(r, APP_COMMAND_AT(STATE_SINCE_US), c->state_since_us);
     app_regs_put_u32(r, APP_COMMAND_AT(STEP_TIME_US), step_time_us);
     app_regs_put_u32(r, APP_COMMAND_AT(STEP_COUNT), a->step_count);
     app_regs_put_u32(r, APP_COMMAND_AT(FRAME_RX_TICK_US), frame_rx_us);
@@ -278,7 +281,7 @@ static void app_link_lost(struct app *a, uint32_t now)
 {
     struct ctl_commands answer;
     uint32_t started = port_time_us();
-    ctl_controller_link_lost(&a->controller, &answer);
+    ctl_controller_link_lost(&a->controller, now - a->first_rx_us, &answer);  /* the controller's clock */
     a->link_lost = 1;
     a->scheduled = 0;
     a->step_count++;

@@ -9,6 +9,7 @@
 #define CTL_BRIDLE_FULL_TOL_M 0.01f  /* BUD length within this of bridle_full_m counts as fully out */
 #define CTL_HOVER_EST_MIN 0.02f
 #define CTL_HOVER_EST_MAX 1.0f
+#define CTL_THRUST_AVAIL_MIN 0.0625f  /* a told thrust_avail is taken no lower: below it no throttle helps */
 
 void ctl_config_defaults(struct ctl_config *cfg)
 {
@@ -23,6 +24,7 @@ void ctl_controller_reset(struct ctl_controller *c, const struct ctl_config *cfg
     ctl_navigation_reset(&c->nav);
     c->state = ICD_CONTROLLER_STATE_STANDBY;
     c->hover_est = cfg->throttle_init;
+    c->thrust_avail = 1.0f;
     c->td_time_us = ICD_TD_NOT_DECLARED;
 }
 
@@ -79,11 +81,18 @@ static int64_t ctl_elapsed_us(uint32_t from_us, uint32_t to_us)
 
 // State transitions that depend on the sensors (touchdown is decided in the detector)
 static void ctl_advance_state(struct ctl_controller *c, const struct ctl_config *cfg,
-                              float altitude, float bridle_length, uint32_t t_us)
+                              float altitude, float bridle_length, uint16_t flags, uint32_t t_us)
 {
     if (c->state == ICD_CONTROLLER_STATE_STANDBY) {
         c->state = ICD_CONTROLLER_STATE_POWERED_DESCENT;
         c->hover_est = cfg->throttle_init;  /* here, not at reset: the run's config is written by now */
+        if (flags & ICD_SENSOR_FLAGS_CUT) {
+            /* A cold start after the cut (a board reset): the rover is down, only the flyaway is
+               left; descending by altitude would put the stage on it. */
+            c->state = ICD_CONTROLLER_STATE_FLYAWAY;
+            c->discretes |= ICD_DISCRETES_SEPARATE | ICD_DISCRETES_CUT;
+            c->t_event_us = t_us;
+        }
     }
     if (c->state == ICD_CONTROLLER_STATE_POWERED_DESCENT && altitude <= cfg->h_cv_m)
         c->state = ICD_CONTROLLER_STATE_CONSTANT_VELOCITY;
@@ -110,6 +119,31 @@ static void ctl_advance_state(struct ctl_controller *c, const struct ctl_config 
         c->discretes |= ICD_DISCRETES_CUT;
         c->t_event_us = t_us;
     }
+}
+
+// The share of full thrust the engines deliver: thrust_avail when ENGINES_DEGRADED is told
+static float ctl_available_thrust(const struct ctl_sensors *s)
+{
+    if (!(s->health & ICD_HEALTH_FLAGS_ENGINES_DEGRADED) || s->thrust_avail != s->thrust_avail)
+        return 1.0f;                            /* not told, or not a number */
+    return ctl_clip(s->thrust_avail, CTL_THRUST_AVAIL_MIN, 1.0f);
+}
+
+/*
+ * A told change of the available thrust changes what a throttle delivers: the hover estimate
+ * and the detector's baseline (both throttles) move at once to keep the same thrust, instead of
+ * the integrator winding up to it and the detector taking the step for a drop.
+ */
+static void ctl_rescale_throttle(struct ctl_controller *c, float avail)
+{
+    float ratio, baseline;
+    if (avail == c->thrust_avail)
+        return;
+    ratio = c->thrust_avail / avail;
+    c->hover_est = ctl_clip(c->hover_est * ratio, CTL_HOVER_EST_MIN, CTL_HOVER_EST_MAX);
+    baseline = c->baseline * ratio;
+    c->baseline = baseline < 1.0f ? baseline : 1.0f;  /* it filters a throttle of at most 1 */
+    c->thrust_avail = avail;
 }
 
 // Reference vertical velocity and its rate for the powered-descent and sky-crane states
@@ -148,6 +182,8 @@ static void ctl_track(struct ctl_controller *c, const struct ctl_config *cfg,
  * Touchdown: the throttle stays a set fraction below its filtered baseline for a while.
  * The drop time adds up whole microseconds of frame time: float32 seconds would add fifty
  * 0.02 s cycles to 0.9999996 s and declare one cycle after the reference does.
+ * CTL_TD_FIXED_LEVEL builds a plausible wrong detector instead, a fixed level from config values
+ * (make host-td-fixed-level), for the fault catalogue to catch (tests/test_td_variant.py).
  */
 static void ctl_detect_touchdown(struct ctl_controller *c, const struct ctl_config *cfg,
                                  uint32_t t_us, float dt, uint32_t dt_us)
@@ -156,7 +192,11 @@ static void ctl_detect_touchdown(struct ctl_controller *c, const struct ctl_conf
     float weight;
     if (c->state != ICD_CONTROLLER_STATE_SKY_CRANE && c->state != ICD_CONTROLLER_STATE_TOUCHDOWN_ARMED)
         return;
+#ifdef CTL_TD_FIXED_LEVEL
+    below = c->throttle < cfg->throttle_init * (1.0f - cfg->td_drop_frac);
+#else
     below = c->throttle < (1.0f - cfg->td_drop_frac) * c->baseline;
+#endif
     if (!below || c->state == ICD_CONTROLLER_STATE_SKY_CRANE) {
         weight = dt / cfg->td_baseline_tau_s;
         c->baseline += (c->throttle - c->baseline) * (weight < 1.0f ? weight : 1.0f);
@@ -187,8 +227,9 @@ static void ctl_flyaway(struct ctl_controller *c, const struct ctl_config *cfg,
         c->tilt_x = 0.0f;
         ctl_track(c, cfg, since < ctl_ceil_us(hover_end) ? 0.0f : cfg->flyaway_climb_mps, 0.0f, vz, dt);
     } else if (since < ctl_ceil_us(burn_end)) {
+        float throttle = cfg->flyaway_throttle / c->thrust_avail;  /* the same thrust from degraded engines */
         c->tilt_x = cfg->flyaway_tilt_rad;
-        c->throttle = cfg->flyaway_throttle;
+        c->throttle = throttle < 1.0f ? throttle : 1.0f;
     } else {
         c->state = ICD_CONTROLLER_STATE_ENGINES_OFF;
         c->tilt_x = 0.0f;
@@ -207,6 +248,7 @@ static void ctl_output(const struct ctl_controller *c, uint32_t frame, struct ct
     out->discretes = c->discretes;
     out->td_time_us = c->td_time_us;
     out->faults = c->faults;
+    out->state_since_us = c->state_since_us;
 }
 
 void ctl_controller_step(struct ctl_controller *c, const struct ctl_config *cfg,
@@ -215,6 +257,7 @@ void ctl_controller_step(struct ctl_controller *c, const struct ctl_config *cfg,
     float dt, v_ref, a_ref, limit, altitude, vx, vy, vz;
     float imu[3], radar[4];
     uint32_t dt_us;                             /* dt in whole microseconds, for time sums */
+    uint8_t entered;                            /* the state before this step's transitions */
     if (c->state == ICD_CONTROLLER_STATE_LINK_LOST) {
         ctl_output(c, c->prev_frame, out);      /* latched: only a reset leaves it */
         return;
@@ -245,9 +288,12 @@ void ctl_controller_step(struct ctl_controller *c, const struct ctl_config *cfg,
     radar[1] = s->vx_mps;
     radar[2] = s->vy_mps;
     radar[3] = s->vz_mps;
-    c->faults |= ctl_navigation_update(&c->nav, cfg, dt,
-                                       (s->flags & ICD_SENSOR_FLAGS_IMU_VALID) ? imu : 0, s->radar_seq,
-                                       (s->flags & ICD_SENSOR_FLAGS_RADAR_VALID) ? radar : 0);
+    /* A sensor the vehicle reports failed (told) is not used, whatever its valid flag says. */
+    c->faults |= ctl_navigation_update(
+        &c->nav, cfg, dt,
+        (s->flags & ICD_SENSOR_FLAGS_IMU_VALID) && !(s->health & ICD_HEALTH_FLAGS_IMU_FAILED) ? imu : 0,
+        s->radar_seq,
+        (s->flags & ICD_SENSOR_FLAGS_RADAR_VALID) && !(s->health & ICD_HEALTH_FLAGS_RADAR_FAILED) ? radar : 0);
     if (!c->nav.valid) {
         /* No velocity estimate yet: hold the last command, change nothing else. */
         c->faults |= ICD_FAULTS_NO_NAVIGATION;
@@ -259,7 +305,9 @@ void ctl_controller_step(struct ctl_controller *c, const struct ctl_config *cfg,
     vx = c->nav.velocity[0];
     vy = c->nav.velocity[1];
     vz = c->nav.velocity[2];
-    ctl_advance_state(c, cfg, altitude, s->bridle_length_m, s->t_us);
+    entered = c->state;
+    ctl_advance_state(c, cfg, altitude, s->bridle_length_m, s->flags, s->t_us);
+    ctl_rescale_throttle(c, ctl_available_thrust(s));
     if (c->state == ICD_CONTROLLER_STATE_FLYAWAY || c->state == ICD_CONTROLLER_STATE_ENGINES_OFF) {
         ctl_flyaway(c, cfg, vz, s->t_us, dt);
     } else {
@@ -270,10 +318,12 @@ void ctl_controller_step(struct ctl_controller *c, const struct ctl_config *cfg,
         ctl_track(c, cfg, v_ref, a_ref, vz, dt);
         ctl_detect_touchdown(c, cfg, s->t_us, dt, dt_us);
     }
+    if (c->state != entered)
+        c->state_since_us = s->t_us;
     ctl_output(c, s->frame, out);
 }
 
-void ctl_controller_link_lost(struct ctl_controller *c, struct ctl_commands *out)
+void ctl_controller_link_lost(struct ctl_controller *c, uint32_t t_us, struct ctl_commands *out)
 {
     if (c->state != ICD_CONTROLLER_STATE_LINK_LOST) {
         int burning = c->state >= ICD_CONTROLLER_STATE_POWERED_DESCENT
@@ -283,6 +333,7 @@ void ctl_controller_link_lost(struct ctl_controller *c, struct ctl_commands *out
         c->tilt_x = 0.0f;
         c->tilt_y = 0.0f;
         c->faults = ICD_FAULTS_WATCHDOG;
+        c->state_since_us = t_us;
     }
     ctl_output(c, c->prev_frame, out);          /* prev_frame is 0 before any step */
 }

@@ -65,6 +65,8 @@ struct ctl_sensors {
     float imu_fz;
     float bridle_length_m;
     uint16_t flags;             /* icd_sensor_flags */
+    uint16_t health;            /* icd_health_flags: told faults */
+    float thrust_avail;         /* share of full thrust, with ICD_HEALTH_FLAGS_ENGINES_DEGRADED */
 };
 
 /* The answer to a frame (fields of the ICD command block but step_time_us, which the app adds). */
@@ -77,6 +79,7 @@ struct ctl_commands {
     uint16_t discretes;         /* icd_discretes, latched */
     uint32_t td_time_us;
     uint16_t faults;            /* icd_faults, this frame only */
+    uint32_t state_since_us;    /* clock when the state was entered */
 };
 
 /* All controller state: one record, no globals. */
@@ -87,11 +90,13 @@ struct ctl_controller {
     float tilt_x;
     float tilt_y;
     float baseline;             /* filtered throttle the touchdown drop is measured against */
+    float thrust_avail;         /* share of full thrust the throttle scale is set for */
     uint32_t prev_frame;
     uint32_t prev_t_us;
     uint32_t t_bridles_full_us; /* frame time the bridles were first out (if bridles_full) */
     uint32_t t_event_us;        /* frame time of the last separation / touchdown / cut */
     uint32_t td_time_us;
+    uint32_t state_since_us;    /* clock when the current state was entered */
     uint32_t drop_time_us;      /* how long the throttle has stayed below the drop line */
     uint16_t discretes;
     uint16_t faults;
@@ -115,8 +120,8 @@ void ctl_controller_step(struct ctl_controller *c, const struct ctl_config *cfg,
  * The real-time watchdog tripped (docs/realtime.md, item 4): enter LINK_LOST, latched until
  * the next reset. Throttle holds the hover estimate if the engines were burning (POWERED_DESCENT
  * .. FLYAWAY), else 0; both tilts 0; discretes, td_time_us and the frame number unchanged;
- * faults = WATCHDOG. Fills `out` with that command.
+ * faults = WATCHDOG; state_since_us = t_us, the controller clock now. Fills `out` with that command.
  */
-void ctl_controller_link_lost(struct ctl_controller *c, struct ctl_commands *out);
+void ctl_controller_link_lost(struct ctl_controller *c, uint32_t t_us, struct ctl_commands *out);
 
 #endif /* CTL_CONTROLLER_H */

@@ -3,10 +3,10 @@
 #ifndef ICD_H
 #define ICD_H
 
-#define ICD_VERSION 3u
+#define ICD_VERSION 4u
 /* CRC-32 of hil/icd.py layout_text(): names, addresses, types, units, enum values; not the
    values of DeviceKind (a new board adds a kind without changing it) */
-#define ICD_LAYOUT_HASH 0x7D4D1424u
+#define ICD_LAYOUT_HASH 0x0CFB974Eu
 
 /* identity block (r): who answers: read once at connect */
 #define ICD_IDENTITY_BASE 0x0000u
@@ -52,7 +52,7 @@
 
 /* sensors block (w): one sensor frame per control cycle (host to device, FC23 write) */
 #define ICD_SENSORS_BASE 0x0100u
-#define ICD_SENSORS_LEN 22u
+#define ICD_SENSORS_LEN 25u
 #define ICD_SENSORS_FRAME 0x0100u /* u32 [-] frame number, +1 each cycle */
 #define ICD_SENSORS_T_US 0x0102u /* u32 [us] plant time of the frame; the device's clock in lockstep */
 #define ICD_SENSORS_RADAR_SEQ 0x0104u /* u16 [-] counts radar measurements (wraps); a change means a fresh one */
@@ -65,10 +65,12 @@
 #define ICD_SENSORS_IMU_FZ 0x0111u /* f32 [m/s^2] IMU specific force, local level z (hover reads +g) */
 #define ICD_SENSORS_BRIDLE_LENGTH_M 0x0113u /* f32 [m] bridle length paid out (BUD encoder) */
 #define ICD_SENSORS_FLAGS 0x0115u /* u16 [-] SensorFlags: 1 radar valid, 2 separated, 4 cut, 8 IMU valid */
+#define ICD_SENSORS_HEALTH 0x0116u /* u16 [-] HealthFlags: faults the vehicle's own fault protection reports to the controller (told): 1 radar failed, 2 IMU failed, 4 engines degraded; 0 when healthy */
+#define ICD_SENSORS_THRUST_AVAIL 0x0117u /* f32 [-] fraction of full thrust the engines can deliver as reported by engine health; 1 when healthy (used with ENGINES_DEGRADED, in (0, 1]) */
 
 /* commands block (r): the answer to the frame (device to host, FC23 read) */
 #define ICD_COMMANDS_BASE 0x0180u
-#define ICD_COMMANDS_LEN 23u
+#define ICD_COMMANDS_LEN 25u
 #define ICD_COMMANDS_FRAME 0x0180u /* u32 [-] the sensor frame this step used (lockstep: the one just written) */
 #define ICD_COMMANDS_STATE 0x0182u /* u16 [-] ControllerState */
 #define ICD_COMMANDS_THROTTLE 0x0183u /* f32 [-] throttle 0..1 of full thrust; 0 is engines off */
@@ -77,11 +79,12 @@
 #define ICD_COMMANDS_DISCRETES 0x0189u /* u16 [-] Discretes: 1 separate rover, 2 cut bridles (latched) */
 #define ICD_COMMANDS_TD_TIME_US 0x018Au /* u32 [us] controller clock when touchdown was declared (lockstep: frame time; real-time: device time since the first frame); 0xFFFFFFFF before */
 #define ICD_COMMANDS_FAULTS 0x018Cu /* u16 [-] Faults: 1 no navigation, 2 frame skip, 4 clock backwards, 8 radar invalid, 16 radar rejected, 32 stale frame, 64 watchdog */
-#define ICD_COMMANDS_STEP_TIME_US 0x018Du /* u32 [us] duration of this control step on the device */
-#define ICD_COMMANDS_STEP_COUNT 0x018Fu /* u32 [-] control steps run since the config was written; a new value is a fresh command */
-#define ICD_COMMANDS_FRAME_RX_TICK_US 0x0191u /* u32 [us] device clock when the sensor frame this step used arrived */
-#define ICD_COMMANDS_STEP_TICK_US 0x0193u /* u32 [us] device clock at the start of this step */
-#define ICD_COMMANDS_READ_TICK_US 0x0195u /* u32 [us] device clock when this command block was read (clock offset, drift) */
+#define ICD_COMMANDS_STATE_SINCE_US 0x018Du /* u32 [us] controller clock when the current state was entered (same clock as td_time_us: lockstep frame time, real-time device time since the first frame); 0 in a new run's STANDBY */
+#define ICD_COMMANDS_STEP_TIME_US 0x018Fu /* u32 [us] duration of this control step on the device */
+#define ICD_COMMANDS_STEP_COUNT 0x0191u /* u32 [-] control steps run since the config was written; a new value is a fresh command */
+#define ICD_COMMANDS_FRAME_RX_TICK_US 0x0193u /* u32 [us] device clock when the sensor frame this step used arrived */
+#define ICD_COMMANDS_STEP_TICK_US 0x0195u /* u32 [us] device clock at the start of this step */
+#define ICD_COMMANDS_READ_TICK_US 0x0197u /* u32 [us] device clock when this command block was read (clock offset, drift) */
 
 /* config defaults and limits: an out-of-range write gets exception 03 */
 #define ICD_CONFIG_TIMING_MODE_DEFAULT 0u
@@ -220,6 +223,12 @@ enum icd_faults {
     ICD_FAULTS_RADAR_REJECTED = 16,
     ICD_FAULTS_STALE_FRAME = 32,
     ICD_FAULTS_WATCHDOG = 64,
+};
+
+enum icd_health_flags {
+    ICD_HEALTH_FLAGS_RADAR_FAILED = 1,
+    ICD_HEALTH_FLAGS_IMU_FAILED = 2,
+    ICD_HEALTH_FLAGS_ENGINES_DEGRADED = 4,
 };
 
 #define ICD_TD_NOT_DECLARED 0xFFFFFFFFu

@@ -11,7 +11,8 @@ from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 IDENTITY, CONFIG, SENSORS, COMMANDS = 0x0000, 0x0040, 0x0100, 0x0180
-CONFIG_LEN, SENSORS_LEN, COMMANDS_LEN = 57, 22, 23
+CONFIG_LEN, SENSORS_LEN, COMMANDS_LEN = 57, 25, 25
+READ_TICK = COMMANDS + 23                  # commands.read_tick_us (docs/icd.md)
 
 
 def crc16(data: bytes) -> bytes:
@@ -49,9 +50,10 @@ def f32_words(value: float) -> list[int]:
     return list(struct.unpack(">HH", struct.pack(">f", value)))
 
 
-def sensor_frame(frame_no: int, t_us: int, seq: int, altitude: float, vz: float, flags: int = 9) -> list[int]:
-    raw = struct.pack(">IIHffffffffH", frame_no, t_us, seq, altitude, 0.1, -0.1, vz, 0.0, 0.0, 3.711,
-                      0.0, flags)
+def sensor_frame(frame_no: int, t_us: int, seq: int, altitude: float, vz: float, flags: int = 9,
+                 health: int = 0, thrust_avail: float = 1.0) -> list[int]:
+    raw = struct.pack(">IIHffffffffHHf", frame_no, t_us, seq, altitude, 0.1, -0.1, vz, 0.0, 0.0, 3.711,
+                      0.0, flags, health, thrust_avail)
     return list(struct.unpack(f">{SENSORS_LEN}H", raw))
 
 
@@ -66,12 +68,14 @@ def default_config(timing_mode: int = 0) -> list[int]:
     return list(struct.unpack(f">{CONFIG_LEN}H", raw))
 
 
-def descent(frames: int, every: int = 1) -> bytes:
-    """FC23 sensor frames (each `every`-th only) with a command read: lockstep or real-time."""
+def descent(frames: int, every: int = 1, health: int = 0) -> bytes:
+    """FC23 sensor frames (each `every`-th only) with a command read: lockstep or real-time.
+    With health, the second half of the frames tells those faults (an engine out: 7/8 thrust)."""
     out = b""
     for k in range(1, frames + 1):
+        told = (health, 0.875) if 2 * k > frames else (0, 1.0)
         if k % every == 0 or k == 1:
-            out += fc23(SENSORS, sensor_frame(k, 20_000 * k, k // 3, 30.0 - 0.5 * k, -1.0),
+            out += fc23(SENSORS, sensor_frame(k, 20_000 * k, k // 3, 30.0 - 0.5 * k, -1.0, 9, *told),
                         COMMANDS, COMMANDS_LEN)
         else:
             out += fc03(COMMANDS, COMMANDS_LEN)
@@ -92,9 +96,10 @@ def seeds() -> dict[str, bytes]:
                                        COMMANDS_LEN),
         "fc23_descent": whole + descent(12),
         "fc23_split_chunks": b"\x05\x07" + descent(3),
+        "fc23_told_faults": whole + descent(12, health=7),
         # byte 0 bit 7: device time passes between chunks (real-time steps, stale frames, watchdog)
         "realtime_descent": b"\xbf\x11" + fc16(CONFIG, default_config(timing_mode=1)) + descent(12, every=2)
-        + fc03(COMMANDS + 21, 2),
+        + fc03(READ_TICK, 2),
         "realtime_watchdog": b"\xbf\x2a" + fc16(CONFIG, default_config(timing_mode=1))
         + fc16(0x0077, f32_words(0.1)) + descent(2) + fc03(COMMANDS, COMMANDS_LEN) * 12
         + descent(2) + fc16(CONFIG, default_config(timing_mode=1)) + descent(2),

@@ -47,7 +47,7 @@ class _Probe(ctypes.Structure):
 class _Commands(ctypes.Structure):   # struct ctl_commands
     _fields_ = [("frame", ctypes.c_uint32), ("state", ctypes.c_uint16), ("throttle", ctypes.c_float),
                 ("tilt_x_rad", ctypes.c_float), ("tilt_y_rad", ctypes.c_float), ("discretes", ctypes.c_uint16),
-                ("td_time_us", ctypes.c_uint32), ("faults", ctypes.c_uint16)]
+                ("td_time_us", ctypes.c_uint32), ("faults", ctypes.c_uint16), ("state_since_us", ctypes.c_uint32)]
 
 
 def load_library(firmware_dir: Path = FIRMWARE_DIR) -> ctypes.CDLL:
@@ -63,7 +63,7 @@ def load_library(firmware_dir: Path = FIRMWARE_DIR) -> ctypes.CDLL:
         lib.tl_write.argtypes = [ctypes.c_uint16, ctypes.c_uint16, u8p]
         lib.tl_poll.restype = ctypes.c_int64
         lib.tl_feed.argtypes = [u8p, ctypes.c_uint16, u8p, ctypes.c_uint16]
-        lib.tl_ctl_link_lost.argtypes = [ctypes.POINTER(_Commands), ctypes.c_uint16]
+        lib.tl_ctl_link_lost.argtypes = [ctypes.c_uint32, ctypes.POINTER(_Commands), ctypes.c_uint16]
         lib.tl_probe.argtypes = [ctypes.POINTER(_Probe)]
         lib.tl_fault_message.restype = ctypes.c_char_p
         lib.tl_adu_max.restype = ctypes.c_uint32
@@ -133,13 +133,14 @@ class CCoreRegisters:
 
     # -- the controller inside ---------------------------------------------------------------
 
-    def controller_link_lost(self) -> CommandOutput:
-        """ctl_controller_link_lost, outside the app's schedule (the controller-level contract)."""
+    def controller_link_lost(self, t_us: int) -> CommandOutput:
+        """ctl_controller_link_lost at controller clock t_us, outside the app's schedule (the
+        controller-level contract)."""
         out = _Commands()
         self._now()
-        self._check(min(self._lib.tl_ctl_link_lost(ctypes.byref(out), ctypes.sizeof(out)), 0))
+        self._check(min(self._lib.tl_ctl_link_lost(t_us & 0xFFFFFFFF, ctypes.byref(out), ctypes.sizeof(out)), 0))
         return CommandOutput(out.frame, out.state, out.throttle, out.tilt_x_rad, out.tilt_y_rad, out.discretes,
-                             out.td_time_us, out.faults)
+                             out.td_time_us, out.faults, out.state_since_us)
 
     def probe(self) -> dict:
         """The controller's inner state by the Python reference's names (see tests/contract.py)."""

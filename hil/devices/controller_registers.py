@@ -61,6 +61,9 @@ class ControllerRegisters:
                  clock_us: Callable[[], int] = monotonic_clock_us) -> None:
         self.controller = controller
         self._clock_us = clock_us
+        # A deliberately slow MCU (as the firmware's app.step_delay_us): every control step lasts
+        # at least this long on the device clock, counted in step_time_us. 0: as fast as it runs.
+        self.step_delay_us = 0
         self._identity = icd.IDENTITY.encode([icd.ICD_VERSION, icd.LAYOUT_HASH, device_kind, build_id])
         self._config = icd.encode_config(controller.config)
         self._new_run()
@@ -187,6 +190,8 @@ class ControllerRegisters:
             frame = replace(frame, t_us=t_us)
         started = self._clock_us()
         out = self.controller.step(frame)
+        if self.step_delay_us:
+            self._delay(started)
         step_us = (self._clock_us() - started) & TICK_MASK
         if stale:  # the controller also flags FRAME_SKIP: the frame number did not follow
             out = replace(out, faults=int(out.faults | icd.Faults.STALE_FRAME))
@@ -195,9 +200,15 @@ class ControllerRegisters:
         self._step_tick = now
         self._encode(out, step_us)
 
+    def _delay(self, started: int) -> None:
+        """Wait until step_delay_us have passed since `started`: asleep for most of it (the host
+        shares the interpreter with this thread), the last stretch on the clock."""
+        while (left := self.step_delay_us - ((self._clock_us() - started) & TICK_MASK)) > 0:
+            time.sleep(left / 1e6 - 0.0002 if left > 1000 else 0)
+
     def _enter_link_lost(self, now: int) -> None:
         started = self._clock_us()
-        out = self.controller.link_lost()
+        out = self.controller.link_lost((now - self._first_rx) & TICK_MASK)   # the controller's clock
         step_us = (self._clock_us() - started) & TICK_MASK
         self.link_lost = True
         self.step_count += 1
@@ -209,5 +220,6 @@ class ControllerRegisters:
         """The command block; read_tick_us is filled in by each read that includes it."""
         self._commands = icd.COMMANDS.encode((
             out.frame, out.state, out.throttle, out.tilt_x_rad, out.tilt_y_rad, out.discretes, out.td_time_us,
-            out.faults, step_us, self.step_count & TICK_MASK, self._frame_rx_tick, self._step_tick, 0))
+            out.faults, out.state_since_us, step_us, self.step_count & TICK_MASK, self._frame_rx_tick,
+            self._step_tick, 0))
 

@@ -15,18 +15,21 @@ from fractions import Fraction
 
 from hil import icd
 from hil.icd import ControllerState as S
-from hil.icd import Discretes, Faults, SensorFlags
+from hil.icd import Discretes, Faults, HealthFlags, SensorFlags
 from hil.reference.navigation import MARS_G, Navigation, vertical_fraction
 
 # Flag bits as plain ints: an IntFlag operation builds an enum member each time (slow per cycle).
 _FRAME_SKIP, _CLOCK_BACKWARDS = int(Faults.FRAME_SKIP), int(Faults.CLOCK_BACKWARDS)
 _RADAR_INVALID, _RADAR_REJECTED, _NO_NAVIGATION = (int(Faults.RADAR_INVALID), int(Faults.RADAR_REJECTED),
                                                    int(Faults.NO_NAVIGATION))
-_IMU_VALID, _RADAR_VALID = int(SensorFlags.IMU_VALID), int(SensorFlags.RADAR_VALID)
+_IMU_VALID, _RADAR_VALID, _CUT_DONE = int(SensorFlags.IMU_VALID), int(SensorFlags.RADAR_VALID), int(SensorFlags.CUT)
 _SEPARATE, _CUT = int(Discretes.SEPARATE), int(Discretes.CUT)
+_RADAR_FAILED, _IMU_FAILED, _ENGINES_DEGRADED = (int(HealthFlags.RADAR_FAILED), int(HealthFlags.IMU_FAILED),
+                                                 int(HealthFlags.ENGINES_DEGRADED))
 
 BRIDLE_FULL_TOL_M = 0.01  # BUD length within this of bridle_full_m counts as fully out
 HOVER_EST_MIN, HOVER_EST_MAX = 0.02, 1.0
+THRUST_AVAIL_MIN = 0.0625  # a told thrust_avail is taken no lower (exact in float32): below it no throttle helps
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class SensorInput:
     imu_fz: float
     bridle_length_m: float
     flags: int
+    health: int = 0             # HealthFlags: told faults
+    thrust_avail: float = 1.0   # share of full thrust, with ENGINES_DEGRADED
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class CommandOutput:
     discretes: int
     td_time_us: int
     faults: int
+    state_since_us: int = 0     # clock when the state was entered
 
 
 class ReferenceController:
@@ -87,6 +93,8 @@ class ReferenceController:
         self.t_bridles_full_us = -1
         self.t_event_us = 0                   # frame time of the last separation / touchdown / cut
         self.td_time_us = icd.TD_NOT_DECLARED
+        self.state_since_us = 0               # clock when the current state was entered
+        self.thrust_avail = 1.0               # share of full thrust the throttle scale is set for
 
     # -- one control step ------------------------------------------------------------------
 
@@ -108,9 +116,10 @@ class ReferenceController:
         dt_us = round(dt * 1e6)
         self.prev_frame, self.prev_t_us = s.frame, s.t_us
 
-        imu = (s.imu_fx, s.imu_fy, s.imu_fz) if s.flags & _IMU_VALID else None
+        # A sensor the vehicle reports failed (told) is not used, whatever its valid flag says.
+        imu = (s.imu_fx, s.imu_fy, s.imu_fz) if s.flags & _IMU_VALID and not s.health & _IMU_FAILED else None
         radar = ((s.altitude_m, s.vx_mps, s.vy_mps, s.vz_mps)
-                 if s.flags & _RADAR_VALID else None)
+                 if s.flags & _RADAR_VALID and not s.health & _RADAR_FAILED else None)
         invalid, rejected = self.nav.update(dt, imu, s.radar_seq, radar, c)
         if invalid:
             self.faults |= _RADAR_INVALID
@@ -123,7 +132,9 @@ class ReferenceController:
 
         altitude = self.nav.altitude
         vx, vy, vz = self.nav.velocity
-        self._advance_state(altitude, s.bridle_length_m, s.t_us)
+        entered = self.state
+        self._advance_state(altitude, s.bridle_length_m, s.flags, s.t_us)
+        self._rescale_throttle(available_thrust(s.health, s.thrust_avail))
         if self.state in (S.FLYAWAY, S.ENGINES_OFF):
             self._flyaway(vz, s.t_us, dt)
         else:
@@ -133,14 +144,17 @@ class ReferenceController:
             self.tilt_y = _clip(-c["kp_vh"] * vy, -limit, limit)
             self._track(v_ref, a_ref, vz, dt)
             self._detect_touchdown(s.t_us, dt, dt_us)
+        if self.state != entered:
+            self.state_since_us = s.t_us
         return self._output(s.frame)
 
-    def link_lost(self) -> CommandOutput:
+    def link_lost(self, t_us: int) -> CommandOutput:
         """Real-time watchdog: no sensor frame for watchdog_s. Safe state LINK_LOST, latched until reset.
 
         Throttle holds the hover estimate while the engines were burning (POWERED_DESCENT ..
         FLYAWAY), else 0; both tilts 0; discretes stay as they are (no new pyro); td_time_us
-        and the frame stay those of the last step.
+        and the frame stay those of the last step. t_us: the controller clock now (the device
+        time since the first frame), state_since_us of LINK_LOST.
         """
         if self.state != S.LINK_LOST:
             burning = S.POWERED_DESCENT <= self.state <= S.FLYAWAY
@@ -148,18 +162,25 @@ class ReferenceController:
             self.tilt_x = 0.0
             self.tilt_y = 0.0
             self.state = S.LINK_LOST
+            self.state_since_us = t_us
         self.faults = int(Faults.WATCHDOG)
         return self._output(self._last_frame())
 
     def _last_frame(self) -> int:
         return self.prev_frame if self.prev_frame >= 0 else 0
 
-    def _advance_state(self, altitude: float, bridle_length: float, t_us: int) -> None:
+    def _advance_state(self, altitude: float, bridle_length: float, flags: int, t_us: int) -> None:
         """State transitions that depend on the sensors (touchdown is decided in the detector)."""
         c = self.config
         if self.state == S.STANDBY:
             self.state = S.POWERED_DESCENT
             self.hover_est = c["throttle_init"]  # here, not at reset: the run's config is written by now
+            if flags & _CUT_DONE:
+                # A cold start after the cut (a board reset): the rover is down, only the flyaway
+                # is left; descending by altitude would put the stage on it.
+                self.state = S.FLYAWAY
+                self.discretes |= _SEPARATE | _CUT
+                self.t_event_us = t_us
         if self.state == S.POWERED_DESCENT and altitude <= c["h_cv_m"]:
             self.state = S.CONSTANT_VELOCITY
         if self.state == S.CONSTANT_VELOCITY and altitude <= c["h_sep_m"]:
@@ -178,6 +199,19 @@ class ReferenceController:
             self.state = S.FLYAWAY
             self.discretes |= _CUT
             self.t_event_us = t_us
+
+    def _rescale_throttle(self, avail: float) -> None:
+        """A told change of the available thrust changes what a throttle delivers: the hover
+        estimate and the detector's baseline (both throttles) move at once to keep the same
+        thrust, instead of the integrator winding up to it and the detector taking the step for
+        a drop. Bounded as the throttle is (the baseline filters a throttle of at most 1)."""
+        if avail == self.thrust_avail:
+            return
+        ratio = self.thrust_avail / avail
+        self.hover_est = _clip(self.hover_est * ratio, HOVER_EST_MIN, HOVER_EST_MAX)
+        baseline = self.baseline * ratio
+        self.baseline = baseline if baseline < 1.0 else 1.0
+        self.thrust_avail = avail
 
     def _guidance(self, altitude: float, vz: float) -> tuple[float, float]:
         """Reference vertical velocity and its rate for the powered-descent and sky-crane states."""
@@ -241,7 +275,8 @@ class ReferenceController:
             self._track(0.0 if since < hover_end else c["flyaway_climb_mps"], 0.0, vz, dt)
         elif since < burn_end:
             self.tilt_x = c["flyaway_tilt_rad"]
-            self.throttle = c["flyaway_throttle"]
+            throttle = c["flyaway_throttle"] / self.thrust_avail   # the same thrust from degraded engines
+            self.throttle = throttle if throttle < 1.0 else 1.0
         else:
             self.state = S.ENGINES_OFF
             self.tilt_x = 0.0
@@ -249,7 +284,15 @@ class ReferenceController:
 
     def _output(self, frame: int) -> CommandOutput:
         return CommandOutput(frame, int(self.state), self.throttle, self.tilt_x, self.tilt_y,
-                             self.discretes, self.td_time_us, self.faults)
+                             self.discretes, self.td_time_us, self.faults, self.state_since_us)
+
+
+def available_thrust(health: int, thrust_avail: float) -> float:
+    """The share of full thrust the engines deliver: thrust_avail when ENGINES_DEGRADED is told,
+    within [THRUST_AVAIL_MIN, 1]; 1 when not told or not a number."""
+    if not health & _ENGINES_DEGRADED or math.isnan(thrust_avail):
+        return 1.0
+    return _clip(thrust_avail, THRUST_AVAIL_MIN, 1.0)
 
 
 @functools.lru_cache(maxsize=256)  # a handful of config values, asked every cycle; Fraction is slow

@@ -40,7 +40,7 @@ TL_API int tl_write(uint16_t address, uint16_t count, const uint8_t *data);
 TL_API int64_t tl_poll(void);
 TL_API int tl_feed(const uint8_t *data, uint16_t len, uint8_t *reply, uint16_t capacity);
 TL_API int tl_idle(void);
-TL_API int tl_ctl_link_lost(uint8_t *out, uint16_t capacity);
+TL_API int tl_ctl_link_lost(uint32_t t_us, uint8_t *out, uint16_t capacity);
 TL_API void tl_probe(struct tl_probe *out);
 TL_API const char *tl_fault_message(void);
 TL_API uint32_t tl_adu_max(void);
@@ -135,17 +135,17 @@ int tl_idle(void)
     return 0;
 }
 
-/* The controller's own watchdog entry (ctl_controller_link_lost), outside the app's schedule:
-   the answer as command-block fields frame, state, throttle, tilt_x, tilt_y, discretes,
-   td_time_us, faults packed in struct ctl_commands order. */
-int tl_ctl_link_lost(uint8_t *out, uint16_t capacity)
+/* The controller's own watchdog entry (ctl_controller_link_lost) at controller clock t_us,
+   outside the app's schedule: the answer as command-block fields frame, state, throttle, tilt_x,
+   tilt_y, discretes, td_time_us, faults, state_since_us packed in struct ctl_commands order. */
+int tl_ctl_link_lost(uint32_t t_us, uint8_t *out, uint16_t capacity)
 {
     struct ctl_commands answer;
     if (capacity < sizeof(answer))
         return -2;
     if (setjmp(tl_fault_jump))
         return -1;
-    ctl_controller_link_lost(&tl_app.controller, &answer);
+    ctl_controller_link_lost(&tl_app.controller, t_us, &answer);
     memcpy(out, &answer, sizeof(answer));
     return (int)sizeof(answer);
 }
