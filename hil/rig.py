@@ -27,6 +27,10 @@ _MAKE_TARGET = re.compile(r"^[A-Za-z0-9_.+/][A-Za-z0-9_.+/-]*$")
 _MAKE_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=[^\n]*$")
 # Set by the rig's own fields, so a [controller] table may not set them.
 _RIG_OWNED_CONFIG = ("timing_mode", "control_rate_hz")
+# How a rig's device is reset mid-flight (docs/device-control.md), by kind; "" in a rig file: derived.
+RESETS = {"sil": ("process", "none"), "emulator": ("simavr", "qemu", "process", "none"),
+          "serial": ("dtr", "relay", "none")}
+_RELAY_FIELDS = ("relay", "relay_unit", "relay_coil", "relay_off_s", "relay_baudrate")
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,14 @@ class Rig:
     # Link policy (hil/link_policy.py): what a failed exchange after the handshake does.
     link_retries: int = 3           # lockstep: attempts of one failed exchange beyond the first
     link_max_misses: int = 50       # real time: failed exchanges in a row that end the run
+    # Device faults (docs/device-control.md): how the device is reset mid-flight ("": from the kind
+    # and command), and for reset = "relay" the Modbus relay module that switches the board's power.
+    reset: str = ""                 # process | simavr | qemu | dtr | relay | none
+    relay: str = ""                 # tcp://HOST:PORT, or a serial port / pyserial URL (Modbus RTU)
+    relay_unit: int = 1             # the relay module's Modbus unit
+    relay_coil: int = 0             # the coil that powers the board (on: powered)
+    relay_off_s: float = 0.5        # how long the power stays off
+    relay_baudrate: int = 9600      # an RTU relay's line speed
     controller: dict = field(default_factory=dict)  # config register overrides
     source: str = "built-in"
 
@@ -85,7 +97,30 @@ class Rig:
             caps.add("wire")          # a real Modbus RTU byte stream
         if self.kind in _PROCESS_KINDS:
             caps.add("firmware")      # the C firmware, built from firmware_dir
+        if self.reset_mode == "relay":
+            caps.add("relay")         # its power is switched by a relay module
         return frozenset(caps)
+
+    @property
+    def reset_mode(self) -> str:
+        """How the device is reset mid-flight: the rig's `reset`, or what its kind and command
+        imply (the SIL restarts, the simavr runner resets its core, QEMU with a monitor socket
+        resets the machine, any other emulator restarts); "none" for a bench board unless told."""
+        return self.reset or derived_reset(self.kind, self.command)
+
+
+def derived_reset(kind: str, command) -> str:
+    """The reset a device of this kind and command gets when its rig names none."""
+    if kind == "sil":
+        return "process"
+    if kind == "emulator":
+        if any(Path(part).name == "simavr-runner" for part in command):
+            return "simavr"
+        if command and Path(command[0]).name.startswith("qemu-system") and \
+                any("{monitor}" in part for part in command):
+            return "qemu"
+        return "process"
+    return "none"          # loopback and mil reset their own way; a bench board needs to be told
 
 
 _TYPES = {"name": str, "description": str, "kind": str, "port": str, "baudrate": int, "unit": int,
@@ -94,7 +129,8 @@ _TYPES = {"name": str, "description": str, "kind": str, "port": str, "baudrate":
           "physics_rate_hz": float, "overrun_ms": float, "on_overrun": str, "abort_after_overruns": int,
           "abort_lateness_ms": float, "grace_s": float, "rt_priority": int, "pin_cpu": int,
           "link_retries": int, "link_max_misses": int, "phase_align": bool, "phase_margin_ms": float,
-          "link_faults": tuple, "link_fault_seed": int}
+          "link_faults": tuple, "link_fault_seed": int, "reset": str, "relay": str, "relay_unit": int,
+          "relay_coil": int, "relay_off_s": float, "relay_baudrate": int}
 
 
 def load_rig(path: str | Path) -> Rig:
@@ -189,6 +225,7 @@ def _check(rig: Rig, path: Path) -> None:
         for arg in rig.make:
             if not (_MAKE_TARGET.match(arg) or _MAKE_VARIABLE.match(arg)):
                 raise ConfigError(f"{path}: make takes targets and VARIABLE=value only, got {arg!r}")
+    _check_reset(rig, path)
     for name in ("baudrate", "timeout_s", "control_rate_hz"):
         if getattr(rig, name) <= 0:
             raise ConfigError(f"{path}: {name} must be positive, got {getattr(rig, name)}")
@@ -202,10 +239,49 @@ def _check(rig: Rig, path: Path) -> None:
         raise ConfigError(f"{path}: {exc}") from None
 
 
+def _check_reset(rig: Rig, path: Path) -> None:
+    """A reset the rig's kind can do, with what it needs; relay fields only for a relay reset."""
+    if rig.reset:
+        if rig.kind not in RESETS:
+            raise ConfigError(f"{path}: reset is for sil, emulator and serial rigs; kind '{rig.kind}' "
+                              "resets its own way")
+        if rig.reset not in RESETS[rig.kind]:
+            raise ConfigError(f"{path}: reset {rig.reset!r} is not one of {', '.join(RESETS[rig.kind])} "
+                              f"for kind '{rig.kind}'")
+        if rig.reset == "qemu" and not any("{monitor}" in part for part in rig.command):
+            raise ConfigError(f"{path}: reset 'qemu' needs a monitor socket in command "
+                              "(\"-monitor\", \"unix:{monitor},server=on,wait=off\")")
+        if rig.reset == "simavr" and not any(Path(p).name == "simavr-runner" for p in rig.command):
+            raise ConfigError(f"{path}: reset 'simavr' needs the simavr runner in command "
+                              "({firmware}/build/tools/simavr-runner)")
+    if rig.reset == "relay":
+        if not rig.relay:
+            raise ConfigError(f"{path}: relay is required for reset 'relay' (tcp://HOST:PORT or a serial port)")
+        if rig.relay.startswith("tcp://"):
+            from hil.devices.relay_switch import parse_tcp
+            try:
+                parse_tcp(rig.relay)
+            except ValueError as exc:
+                raise ConfigError(f"{path}: relay: {exc}") from None
+        if not 1 <= rig.relay_unit <= 247:
+            raise ConfigError(f"{path}: relay_unit must be a Modbus address 1..247, got {rig.relay_unit}")
+        if not 0 <= rig.relay_coil <= 65535:
+            raise ConfigError(f"{path}: relay_coil must be a coil address 0..65535, got {rig.relay_coil}")
+        if not 0.0 < rig.relay_off_s <= 60.0:
+            raise ConfigError(f"{path}: relay_off_s must be > 0 and <= 60, got {rig.relay_off_s:g}")
+        if rig.relay_baudrate <= 0:
+            raise ConfigError(f"{path}: relay_baudrate must be positive, got {rig.relay_baudrate}")
+    else:
+        defaults = Rig()
+        given = [n for n in _RELAY_FIELDS if getattr(rig, n) != getattr(defaults, n)]
+        if given:
+            raise ConfigError(f"{path}: {given[0]} is only used with reset = \"relay\"")
+
+
 # The fields that say which device a rig starts and how it is reached; the rest (timing, rates,
 # overrun policy, controller overrides) can change from one run to the next on a started device.
 DEVICE_FIELDS = ("kind", "port", "firmware_dir", "make", "command", "pty_pattern", "baudrate", "unit",
-                 "timeout_s", "boot_wait_s", "link_faults", "link_fault_seed")
+                 "timeout_s", "boot_wait_s", "link_faults", "link_fault_seed", "reset", *_RELAY_FIELDS)
 
 MIL_RIG = Rig(name="mil", kind="mil",
               description="Python reference controller's register bank called in-process (no pty, no thread)")

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from hil import __version__, icd
 from hil.devices.controller_registers import ControllerRegisters
 from hil.devices.rtu_server import ModbusError
-from hil.errors import LinkError, ModbusExceptionReply
+from hil.errors import HilError, LinkError, ModbusExceptionReply
 from hil.reference import ReferenceController
 
 PORT = "in-process"
@@ -37,6 +37,19 @@ class InProcessDevice:
 
     def failure(self) -> str | None:
         return None
+
+    # No device faults here: a MIL run has no device to reset or slow (use loopback for that).
+    def reset_method(self) -> str | None:
+        return None
+
+    def reset(self) -> dict:
+        raise HilError("the in-process MIL device cannot be reset mid-flight (use the loopback rig)")
+
+    def slow_method(self) -> str | None:
+        return None
+
+    def slow(self, step_delay_us: int) -> None:
+        raise HilError("the in-process MIL device's step cannot be slowed (use the loopback rig)")
 
 
 class DirectLink:

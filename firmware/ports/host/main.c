@@ -22,6 +22,7 @@
    nothing here; 50 ms is far longer than any gap inside one write and far shorter than the
    host link's 0.5 s timeout, after which the host sends again. */
 #define HOST_IDLE_MS 50
+#define HOST_CONTROL_MAX 64   /* longest control line */
 
 static const char usage[] =
     "usage: skycrane-sil [--stdio] [--link PATH] [--unit N] [--idle-ms MS] [--step-delay-us N]\n"
@@ -32,7 +33,10 @@ static const char usage[] =
     "  --unit N      Modbus unit address, 1..247 (default 1)\n"
     "  --idle-ms MS  line silence after which a partial frame is dropped (default 50; 0: never)\n"
     "  --step-delay-us N  make every control step take at least N us (busy wait, counted in\n"
-    "                step_time_us): a deliberately slow MCU (default 0, at most 1000000)\n";
+    "                step_time_us): a deliberately slow MCU (default 0, at most 1000000)\n"
+    "  Without --stdio, when stdin is a pipe its lines are control commands, each answered\n"
+    "  on stdout with 'control: ok COMMAND' or 'control: refused LINE':\n"
+    "    step-delay-us N   the same as the option, from now on (0 restores)\n";
 
 struct host_options {
     int stdio;
@@ -45,6 +49,9 @@ struct host_options {
 static struct app host_app;
 static struct mb_server host_server;
 static int host_signal_pipe[2] = {-1, -1};
+static char host_control_line[HOST_CONTROL_MAX];
+static size_t host_control_len;
+static int host_control_overlong;             /* discarding a line too long to be a command */
 
 // SIGTERM / SIGINT: wake the poll loop through the self-pipe
 static void host_on_signal(int signo)
@@ -191,16 +198,68 @@ static void host_arm(int timer_fd, uint32_t wait_us, int *armed)
         port_fault("timerfd_settime failed");
 }
 
+// The control channel: stdin when it is a pipe (the host's runtime switches), else none (-1)
+static int host_control_fd(const struct host_options *opt)
+{
+    struct stat st;
+    if (opt->stdio || fstat(STDIN_FILENO, &st) != 0 || !S_ISFIFO(st.st_mode))
+        return -1;                               /* --stdio: stdin is the Modbus line */
+    fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
+    return STDIN_FILENO;
+}
+
+// Carry out one control line and answer it on stdout
+static void host_control_command(const char *line)
+{
+    static const char step_delay[] = "step-delay-us ";
+    long us;
+    if (strncmp(line, step_delay, sizeof(step_delay) - 1u) == 0
+        && (us = host_number(line + sizeof(step_delay) - 1u, 0, 1000000)) >= 0) {
+        host_app.step_delay_us = (uint32_t)us;   /* app_step reads it at the next step */
+        printf("control: ok step-delay-us %ld\n", us);
+    } else {
+        printf("control: refused '%s' (commands: step-delay-us 0..1000000)\n", line);
+    }
+    fflush(stdout);
+}
+
+// Read what the control pipe holds and run each complete line; returns -1 at its end
+static int host_control_read(int fd)
+{
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    ssize_t i;
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+        return -1;                               /* the host closed it: no more commands */
+    for (i = 0; i < n; i++) {
+        if (buf[i] == '\n') {
+            host_control_line[host_control_len] = '\0';
+            if (host_control_overlong)
+                printf("control: refused a line longer than %d bytes\n", HOST_CONTROL_MAX - 1);
+            else if (host_control_len > 0)
+                host_control_command(host_control_line);
+            fflush(stdout);
+            host_control_len = 0;
+            host_control_overlong = 0;
+        } else if (host_control_len + 1u < sizeof(host_control_line)) {
+            host_control_line[host_control_len++] = buf[i];
+        } else {
+            host_control_overlong = 1;
+        }
+    }
+    return 0;
+}
+
 /*
  * Serve until a signal or end of input. Blocks in poll on the line, the signal pipe and a
  * one-shot timerfd that app_poll arms for the next real-time step: no busy loop. After input,
  * a silence of idle_ms (an absolute deadline, so timer wake-ups do not extend it) makes the
  * server drop a partial frame.
  */
-static void host_serve(int in_fd, int idle_ms, int timer_fd)
+static void host_serve(int in_fd, int idle_ms, int timer_fd, int control_fd)
 {
     uint8_t buf[512];
-    struct pollfd fds[3];
+    struct pollfd fds[4];
     int64_t idle_deadline = -1;                  /* ms, while bytes since the last silence wait */
     int armed = 0;                               /* the step timer may be running */
     for (;;) {
@@ -219,7 +278,10 @@ static void host_serve(int in_fd, int idle_ms, int timer_fd)
         fds[2].fd = timer_fd;
         fds[2].events = POLLIN;
         fds[2].revents = 0;
-        ready = poll(fds, 3, timeout);
+        fds[3].fd = control_fd;                  /* -1: poll leaves it out */
+        fds[3].events = POLLIN;
+        fds[3].revents = 0;
+        ready = poll(fds, 4, timeout);
         if (ready < 0) {
             if (errno == EINTR)
                 continue;
@@ -228,6 +290,8 @@ static void host_serve(int in_fd, int idle_ms, int timer_fd)
         }
         if (fds[1].revents != 0)
             return;
+        if (fds[3].revents != 0 && host_control_read(control_fd) < 0)
+            control_fd = -1;
         if (fds[2].revents != 0) {
             uint64_t expirations;
             if (read(timer_fd, &expirations, sizeof(expirations)) < 0) {
@@ -291,7 +355,7 @@ int main(int argc, char **argv)
     app_init(&host_app);
     host_app.step_delay_us = opt.step_delay_us;
     mb_server_init(&host_server, (uint8_t)opt.unit, app_read, app_write, &host_app);
-    host_serve(in_fd, opt.idle_ms, timer_fd);
+    host_serve(in_fd, opt.idle_ms, timer_fd, host_control_fd(&opt));
     close(timer_fd);
     if (!opt.stdio) {
         if (opt.link != NULL)

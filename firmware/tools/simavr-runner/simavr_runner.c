@@ -40,7 +40,9 @@ static const char usage[] =
     "  --realtime  paces emulated time to the host's CLOCK_MONOTONIC (both start at the\n"
     "              first instruction): waits while the AVR runs ahead, sleeps the AVR's\n"
     "              sleeps in host time (a byte from the pty ends the sleep at the host time\n"
-    "              it came), runs flat out when behind; prints how far behind it fell at exit.\n";
+    "              it came), runs flat out when behind; prints how far behind it fell at exit.\n"
+    "  SIGUSR1 resets the AVR core (as its reset pin would; the pty stays) and prints\n"
+    "  'RESET <count>' on stdout once done.\n";
 
 struct runner {
     avr_t *avr;
@@ -65,11 +67,14 @@ struct runner {
 
 static struct runner runner;
 static volatile sig_atomic_t runner_stop;
+static volatile sig_atomic_t runner_reset_asked;  /* SIGUSR1: reset between two avr_run calls */
 
 static void runner_on_signal(int signo)
 {
-    (void)signo;
-    runner_stop = 1;
+    if (signo == SIGUSR1)
+        runner_reset_asked = 1;
+    else
+        runner_stop = 1;
 }
 
 // Write the gathered UART output to the pty (drops it when nobody reads for a long time)
@@ -326,6 +331,25 @@ static int runner_open_pty(char *path, size_t size, int *slave_fd)
     return master;
 }
 
+// Reset the core as an external reset would: registers, I/O and timers to their reset values,
+// PC to the reset vector (SRAM keeps its contents, as on the chip). Bytes on their way through
+// the UART are lost. --realtime: emulated time starts again from now (simavr zeroes the cycles).
+static void runner_reset(struct runner *r, unsigned long count)
+{
+    avr_reset(r->avr);
+    avr_regbit_set(r->avr, r->avr->reset_flags.extrf);
+    r->in_pos = r->in_len = 0;
+    r->out_len = 0;
+    r->xoff = 0;
+    r->wake = 0;
+    if (r->realtime) {
+        r->cycle0 = r->avr->cycle;
+        r->host0_ns = runner_host_ns();
+    }
+    printf("RESET %lu\n", count);
+    fflush(stdout);
+}
+
 // Connect UART0: output and flow control to us, console printing off
 static int runner_attach_uart(struct runner *r)
 {
@@ -354,7 +378,7 @@ int main(int argc, char **argv)
     char path[256];
     struct sigaction sa;
     int i, slave = -1, state = cpu_Running;
-    unsigned long polls = 0;
+    unsigned long polls = 0, resets = 0;
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--mcu") == 0 && i + 1 < argc) {
             mcu = argv[++i];
@@ -412,6 +436,7 @@ int main(int argc, char **argv)
     sa.sa_handler = runner_on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     printf("PTY %s\n", path);
@@ -422,6 +447,10 @@ int main(int argc, char **argv)
         runner.host0_ns = runner_host_ns();
     }
     while (!runner_stop) {
+        if (runner_reset_asked) {
+            runner_reset_asked = 0;
+            runner_reset(&runner, ++resets);
+        }
         state = avr_run(runner.avr);
         if (state == cpu_Done || state == cpu_Crashed)
             break;

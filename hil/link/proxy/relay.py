@@ -4,6 +4,10 @@ One background thread relays both directions with select(): bytes are read as th
 split into frames per direction (requests host -> device, replies device -> host), each frame
 runs through the FaultPlan, and what leaves goes out at once or, when delayed, queued in order
 (later bytes wait behind a delayed frame; nothing is reordered).
+
+The device side can be closed and opened again (a reset device with a new pty, a board that
+was power-cycled) while the host's pty stays; and rules can be scheduled off and switched on
+and off during a run. Both are asked of the relay thread through its wake-up pipe.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import errno
 import logging
 import math
 import os
+import queue
 import select
 import threading
 import time
@@ -23,7 +28,7 @@ from types import TracebackType
 import serial
 
 from hil.devices.pty_pair import open_pty_pair
-from hil.errors import PortOpenError
+from hil.errors import HilError, PortOpenError
 from hil.link.proxy.framing import FrameSplitter, reply_size, request_size
 from hil.link.proxy.rules import REPLY, REQUEST, FaultPlan, Rule
 
@@ -35,6 +40,8 @@ _READ_SIZE = 4096
 _THREAD_READ_SLICE_S = 0.05   # reader thread of a device without a selectable fd
 _EVENTS_KEPT = 100_000
 _DIRECTIONS = (REQUEST, REPLY)
+_CONTROL_TIMEOUT_S = 5.0      # the relay thread takes a detach or attach within a select() pass
+_REOPEN_EVERY_S = 0.05        # reconnect: a device not there yet is tried again this often
 
 
 @dataclass
@@ -70,6 +77,8 @@ class ProxyCounters:
     rule_hits: tuple[int, ...]       # per rule, in order: frames it acted on
     rules: tuple[str, ...]
     seed: int
+    scheduled: tuple[bool, ...] = ()  # per rule: added by schedule() (switched on and off in the run)
+    reconnects: int = 0               # times the device side was opened again (reconnect())
 
     def summary(self) -> str:
         """One line: frames and faults each way, raw and lost bytes, disconnects."""
@@ -79,17 +88,23 @@ class ProxyCounters:
         line = f"link proxy seed {self.seed}: {side('requests', self.request)}; {side('replies', self.reply)}"
         if self.disconnects:
             line += f"; {self.disconnects} disconnects"
+        if self.reconnects:
+            line += f"; device side reopened {self.reconnects} times"
         return line
 
     def as_dict(self) -> dict:
+        scheduled = self.scheduled or (False,) * len(self.rules)
         return {"request": asdict(self.request), "reply": asdict(self.reply),
-                "disconnects": self.disconnects, "seed": self.seed,
-                "rules": [{"rule": r, "hits": h} for r, h in zip(self.rules, self.rule_hits)]}
+                "disconnects": self.disconnects, "seed": self.seed, "reconnects": self.reconnects,
+                "rules": [{"rule": r, "hits": h, **({"scheduled": True} if sch else {})}
+                          for r, h, sch in zip(self.rules, self.rule_hits, scheduled)]}
 
 
 @dataclass(frozen=True)
 class ProxyEvent:
-    """One rule acting on one frame: time.monotonic(), direction, frame number, action, rule index."""
+    """One rule acting on one frame: time.monotonic(), direction, frame number, action, rule index.
+    The device side closing and opening again are events too: direction "both", action "detach"
+    or "reconnect", rule -1, frame the number of requests seen so far."""
 
     t: float
     direction: str
@@ -198,6 +213,13 @@ def _selectable(ser: serial.SerialBase) -> bool:
     return isinstance(ser, (PosixSerial, SocketSerial))
 
 
+def _close_quietly(dev: _SelectableDevice | _ThreadedDevice) -> None:
+    try:
+        dev.close()
+    except Exception:  # noqa: BLE001 - closing a failed device may fail again
+        pass
+
+
 def _reason(exc: BaseException) -> str:
     inner = exc.__context__ if isinstance(exc.__context__, OSError) else exc
     text = " ".join(str(getattr(inner, "strerror", None) or str(inner) or type(inner).__name__).split())
@@ -239,11 +261,15 @@ class LinkProxy:
         self._gate_until = -math.inf      # nothing crosses before this (time.monotonic())
         self._failure: str | None = None
         self._master = self._slave = -1
-        self._dev: _SelectableDevice | _ThreadedDevice | None = None
+        self._dev: _SelectableDevice | _ThreadedDevice | None = None   # None: detached
         self._wake_r = self._wake_w = -1
         self._thread: threading.Thread | None = None
         self._ended = threading.Event()
         self._started = False
+        self._stop_asked = False
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()   # (what, device, done event) for the thread
+        self._control_lock = threading.Lock()      # one detach/reconnect at a time
+        self._reconnects = 0
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -280,6 +306,7 @@ class LinkProxy:
 
     def request_stop(self) -> None:
         """Ask the relay to end without waiting (safe from a signal handler); stop() cleans up."""
+        self._stop_asked = True
         if self._wake_w >= 0:
             try:
                 os.write(self._wake_w, b"x")
@@ -299,10 +326,7 @@ class LinkProxy:
     def _close_fds(self) -> None:
         dev, self._dev = self._dev, None
         if dev is not None:
-            try:
-                dev.close()
-            except Exception:  # noqa: BLE001 - closing a failed device may fail again
-                pass
+            _close_quietly(dev)
         for name in ("_master", "_slave", "_wake_r", "_wake_w"):
             fd = getattr(self, name)
             if fd >= 0:
@@ -332,9 +356,12 @@ class LinkProxy:
     # -- what happened ----------------------------------------------------------------------
 
     def counters(self) -> ProxyCounters:
+        plan = self.plan
+        rules, scheduled = plan.rules, plan.scheduled
         return ProxyCounters(request=replace(self._counters[REQUEST]), reply=replace(self._counters[REPLY]),
-                             disconnects=self._disconnects, rule_hits=tuple(self.plan.hits),
-                             rules=tuple(r.spec for r in self.plan.rules), seed=self.plan.seed)
+                             disconnects=self._disconnects, rule_hits=tuple(plan.hits[:len(rules)]),
+                             rules=tuple(r.spec for r in rules), seed=plan.seed,
+                             scheduled=scheduled[:len(rules)], reconnects=self._reconnects)
 
     def summary(self) -> str:
         return self.counters().summary()
@@ -342,6 +369,103 @@ class LinkProxy:
     def events(self) -> list[ProxyEvent]:
         """Every rule activation so far (the newest 100 000), oldest first."""
         return list(self._events)
+
+    # -- rules switched during a run ----------------------------------------------------------
+
+    def schedule(self, rule: Rule | str, seed: int | None = None) -> int:
+        """Add a rule (a Rule or a rule string) that starts off; returns its handle for enable().
+        Its hits and events are counted like those of the fixed rules. `seed`: FaultPlan.schedule."""
+        return self.plan.schedule(rule, seed)
+
+    def enable(self, handle: int, on: bool) -> None:
+        """Switch a scheduled rule on or off; it acts from the next frame on."""
+        self.plan.enable(handle, on)
+
+    # -- the device side going away and coming back -------------------------------------------
+
+    @property
+    def attached(self) -> bool:
+        """Whether the device side is open (False between detach() and reconnect())."""
+        return self._dev is not None
+
+    def detach(self) -> None:
+        """Close the device side now, before it goes away under the relay (a device being reset
+        or power-cycled); the host's pty stays. Until reconnect(), bytes from the host are lost
+        (counted in the requests' lost_bytes). Idempotent."""
+        with self._control_lock:
+            self._detach()
+
+    def reconnect(self, device: str | None = None, *, timeout_s: float = _CONTROL_TIMEOUT_S) -> None:
+        """Close the device side (if open) and open `device` (default: the same URL again), trying
+        for up to timeout_s while it is not there yet (a board re-enumerating on USB). The host's
+        pty stays as it is. PortOpenError (one line) when it cannot be opened in time; the relay
+        then stays detached. A relay that had ended because its device failed starts again."""
+        if not self._started or self._master < 0:
+            raise RuntimeError("LinkProxy.reconnect() needs a started proxy")
+        with self._control_lock:
+            self._detach()
+            url = device or self.device
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    dev = _open_device(url, self.baudrate)
+                    break
+                except PortOpenError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(_REOPEN_EVERY_S)
+            self.device = url
+            self._reconnects += 1
+            self._event("reconnect")
+            if self.running:
+                self._ask("attach", dev)
+            else:
+                self._dev = dev
+            if not self.running:        # the relay had ended on a device failure: relay again
+                self._failure = None
+                self._ended.clear()
+                self._thread = threading.Thread(target=self._run, name="link-proxy", daemon=True)
+                self._thread.start()
+
+    def _detach(self) -> None:
+        if self._dev is None:
+            return
+        self._event("detach")
+        if self.running:
+            self._ask("detach", None)
+        else:
+            dev, self._dev = self._dev, None
+            _close_quietly(dev)
+
+    def _ask(self, what: str, dev) -> None:
+        """Have the relay thread do `what` between two select() passes, and wait for it."""
+        done = threading.Event()
+        self._requests.put((what, dev, done))
+        os.write(self._wake_w, b"c")
+        deadline = time.monotonic() + _CONTROL_TIMEOUT_S
+        while not done.wait(0.05):
+            if self._ended.is_set():
+                self._take_requests()          # the relay ended meanwhile: nobody else will
+            elif time.monotonic() > deadline:
+                raise HilError(f"link proxy did not {what} its device side within {_CONTROL_TIMEOUT_S:g} s")
+
+    def _event(self, action: str) -> None:
+        self._events.append(ProxyEvent(time.monotonic(), "both", self._counters[REQUEST].frames, action, -1))
+
+    def _take_requests(self) -> None:
+        """In the relay thread: carry out detach and attach requests."""
+        while True:
+            try:
+                what, dev, done = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            if what == "detach":
+                old, self._dev = self._dev, None
+                if old is not None:
+                    _close_quietly(old)
+            else:
+                self._dev = dev
+            done.set()
 
     # -- relay thread -----------------------------------------------------------------------
 
@@ -358,18 +482,25 @@ class LinkProxy:
             self._ended.set()
 
     def _relay(self) -> None:
-        host, wake, dev = self._master, self._wake_r, self._dev
-        assert dev is not None
-        rfds = [host, dev.rfd, wake]
+        host, wake = self._master, self._wake_r
         monotonic = time.monotonic
         while True:
+            dev = self._dev
+            rfds = [host, wake] if dev is None else [host, dev.rfd, wake]
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - monotonic())
             ready = select.select(rfds, (), (), timeout)[0]
             now = monotonic()
             if ready:
                 if wake in ready:
-                    return
+                    try:
+                        os.read(wake, _READ_SIZE)
+                    except BlockingIOError:
+                        pass
+                    if self._stop_asked:
+                        return
+                    self._take_requests()
+                    continue
                 if host in ready:
                     try:
                         data = os.read(host, _READ_SIZE)
@@ -381,7 +512,7 @@ class LinkProxy:
                         data = b""
                     if data:
                         self._received(REQUEST, data, now)
-                if dev.rfd in ready:
+                if dev is not None and dev.rfd in ready:
                     try:
                         data = dev.read()
                     except _DeviceLost:
@@ -463,6 +594,9 @@ class LinkProxy:
     def _deliver(self, direction: str, data: bytes, now: float) -> None:
         counters = self._counters[direction]
         if now < self._gate_until:                 # disconnected: nothing crosses
+            counters.lost_bytes += len(data)
+            return
+        if direction == REQUEST and self._dev is None:   # detached: the device is not there
             counters.lost_bytes += len(data)
             return
         # Counted before the write, so a receiver that has the bytes also sees them counted.

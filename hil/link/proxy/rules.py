@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -315,6 +316,13 @@ def _duration_ms(value: str, part: str) -> float:
 
 # -- the seeded plan --------------------------------------------------------------------------
 
+def _as_rule(rule: Rule | str) -> Rule:
+    rule = parse_rule(rule) if isinstance(rule, str) else rule
+    if not isinstance(rule, Rule):
+        raise RuleError(f"{rule!r} is not a Rule or a rule string")
+    return rule
+
+
 @dataclass
 class Outcome:
     """What leaves the proxy for one frame: `prefix` (garbage), then `data` unless dropped,
@@ -342,36 +350,80 @@ def _stream(seed: int, spec: str, copy: int, direction: str) -> np.random.SeedSe
 class FaultPlan:
     """The rules with their random streams: one numpy Generator per rule and direction, seeded
     from `seed` and the rule's own text, so the same seed over the same traffic gives the same
-    faults, and adding, removing or reordering other rules does not move a rule's draws."""
+    faults, and adding, removing or reordering other rules does not move a rule's draws.
+
+    Rules given at construction always act. Rules added later with `schedule()` start off and are
+    switched with `enable()` while frames flow (from another thread than the one calling
+    `apply`): a scheduled rule draws for every frame from when it was scheduled, on or off, so
+    the same seed, traffic and on/off times give the same faults."""
 
     def __init__(self, rules: Sequence[Rule | str], seed: int = 0) -> None:
         if not _is_int(seed) or seed < 0:
             raise RuleError(f"seed {seed!r}: must be a whole number >= 0")
-        self.rules = tuple(parse_rule(r) if isinstance(r, str) else r for r in rules)
-        for rule in self.rules:
-            if not isinstance(rule, Rule):
-                raise RuleError(f"{rule!r} is not a Rule or a rule string")
+        self.rules = tuple(_as_rule(r) for r in rules)
         self.seed = int(seed)
         self._rngs = []
-        seen: dict[str, int] = {}
+        self._copies: dict[str, int] = {}
         for rule in self.rules:
-            copy = seen[rule.spec] = seen.get(rule.spec, -1) + 1
-            self._rngs.append({d: np.random.default_rng(_stream(self.seed, rule.spec, copy, d))
-                               for d in (REQUEST, REPLY)})
+            self._rngs.append(self._streams(rule))
         self._by_direction = {d: [(i, r) for i, r in enumerate(self.rules) if r.applies_to(d)]
                               for d in (REQUEST, REPLY)}
         self.hits = [0] * len(self.rules)
+        self.scheduled = (False,) * len(self.rules)     # per rule: added by schedule()
+        self._on = (True,) * len(self.rules)            # per rule: acting now
+        self._lock = threading.Lock()                   # writers only; apply() reads without it
+
+    def _streams(self, rule: Rule, seed: int | None = None) -> dict[str, np.random.Generator]:
+        if seed is None:
+            seed, copy = self.seed, self._copies.setdefault(rule.spec, -1) + 1
+            self._copies[rule.spec] = copy
+        else:
+            copy = 0
+        return {d: np.random.default_rng(_stream(seed, rule.spec, copy, d)) for d in (REQUEST, REPLY)}
+
+    def schedule(self, rule: Rule | str, seed: int | None = None) -> int:
+        """Add a rule that starts off; returns its index (its handle for enable(), its place in
+        `rules` and `hits`). `seed`: its draws' own seed (a run's, so the same run draws the same
+        faults however many runs the proxy relayed before); default the plan's, as a fixed rule."""
+        rule = _as_rule(rule)
+        with self._lock:
+            index = len(self.rules)
+            # Copy-on-write, the lists the relay thread looks up an index in first and the
+            # per-direction lists that hand it the new index last.
+            self._rngs = [*self._rngs, self._streams(rule, seed)]
+            self.hits.append(0)
+            self._on = (*self._on, False)
+            self.scheduled = (*self.scheduled, True)
+            self.rules = (*self.rules, rule)
+            self._by_direction = {d: [*pairs, (index, rule)] if rule.applies_to(d) else pairs
+                                  for d, pairs in self._by_direction.items()}
+        return index
+
+    def enable(self, index: int, on: bool) -> None:
+        """Switch a scheduled rule on or off, from the next frame on."""
+        with self._lock:
+            if not (_is_int(index) and 0 <= index < len(self.rules) and self.scheduled[index]):
+                raise ValueError(f"{index!r} is not the handle of a scheduled rule")
+            on_now = list(self._on)
+            on_now[index] = bool(on)
+            self._on = tuple(on_now)
+
+    def is_on(self, index: int) -> bool:
+        return self._on[index]
 
     def active(self, direction: str) -> bool:
         return bool(self._by_direction[direction])
 
     def apply(self, direction: str, number: int, frame: bytes) -> Outcome | None:
         """Run frame `number` (from 1, per direction) through the rules in order; None when
-        no rule touched it. A dropped frame is not acted on further (its rate draws still happen)."""
+        no rule touched it. A dropped frame is not acted on further (its rate draws still happen),
+        nor is one a rule that is off selects (its draw happens too)."""
         out: Outcome | None = None
-        for index, rule in self._by_direction[direction]:
-            rng = self._rngs[index][direction]
-            if not rule.selects(number, rng):
+        pairs = self._by_direction[direction]     # first: what it names is already in the others
+        rngs, on = self._rngs, self._on
+        for index, rule in pairs:
+            rng = rngs[index][direction]
+            if not rule.selects(number, rng) or not on[index]:
                 continue
             if out is None:
                 out = Outcome(bytearray(frame))
