@@ -83,6 +83,7 @@ from hil.api import NO_FILES, Run, Session  # noqa: E402
 from hil.compare import Tolerances, compare_runs  # noqa: E402
 from hil.errors import HilError  # noqa: E402
 from hil.executive import sensor_block  # noqa: E402
+from hil.fault_injection import needs_a_wire  # noqa: E402
 from hil.handshake import configure  # noqa: E402
 from hil.record import COLUMNS, Record  # noqa: E402
 from hil.rig import load_rig, resolve_rig  # noqa: E402
@@ -119,7 +120,13 @@ class Landing:
 
 
 def shipped_scenarios() -> list[str]:
-    return [name for name, _ in list_scenarios()]
+    """The shipped scenarios a lockstep in-process reference can fly: not those with link or
+    device faults (they need a wire) or that need real time (tests/test_back_to_back.py flies those)."""
+    return [name for name, _ in list_scenarios() if flyable_in_process(load_scenario(name))]
+
+
+def flyable_in_process(scenario) -> bool:
+    return scenario.timing != "realtime" and not needs_a_wire(scenario)
 
 
 def scenario_landings(names: list[str], seeds: int) -> list[Landing]:

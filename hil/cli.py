@@ -77,6 +77,8 @@ def fault_spec(text: str) -> dict:
 
 
 def cmd_land(args) -> int:
+    from hil.devices import device_for
+    from hil.fault_injection import check_rig_can_apply
     from hil.run import Run
     from hil.session import Session
 
@@ -94,6 +96,7 @@ def cmd_land(args) -> int:
         check_link_faults(faulty, "--link-fault")
         run = replace(run, rig=faulty)
     rig = run.rig_for(run.rig)
+    check_rig_can_apply(run.scenario.faults + run.faults, rig, device_for(rig))   # before anything is made
     # The folder is checked (and made) before the device starts: a bad --out costs nothing.
     folder = run_folder.prepare(run.folder(), replace=args.replace, what="--out")
     run = replace(run, outputs=replace(run.outputs, folder=folder))
@@ -115,13 +118,15 @@ def cmd_land(args) -> int:
 
 def print_faults(faults: list[dict]) -> None:
     """One line per fault of the schedule: when it started and ended, in which phase, or never."""
+    from hil.fault_injection import describe_rig_action
     for f in faults:
         if not f["applied"]:
             print(f"  fault {f['name']}: never applied ({f['what']})")
             continue
         ended = (f"ended t={f['ended_t']:.2f} s in {f['ended_phase']}" if f["ended_t"] is not None
                  else "until the end")
-        print(f"  fault {f['name']}: started t={f['started_t']:.2f} s in {f['started_phase']}, {ended}")
+        print(f"  fault {f['name']}: started t={f['started_t']:.2f} s in {f['started_phase']}, {ended}"
+              f"{describe_rig_action(f.get('rig'))}")
 
 
 def report_verdict(result) -> int:

@@ -45,29 +45,74 @@ class LockstepExecutive:
         self.round_trips_us: list[float] = []
         self.device_step_us: list[int] = []  # the control step's duration as the device measured it
         self.phase = "STANDBY"               # the controller state last applied
+        self.last_command = None             # what the plant keeps while a fault loses cycles
+        self.outage_cycles = 0               # cycles a scheduled link or device fault lost
+        # a faulty line's frame is waited for this long (a lost one would cost the full timeout)
+        self.fault_reply_timeout_s = min(getattr(link, "timeout_s", 0.5), max(0.05, 2.0 / control_rate_hz))
 
     def run(self, max_time_s: float) -> str:
         """Fly until the descent stage is on the ground or the time limit; returns why it stopped."""
         plant = self.plant
+        outage = getattr(plant, "outage", None)     # a fault schedule's link and device faults
         while not plant.ended:
             if plant.t >= max_time_s - 1e-9:
                 return f"time limit {max_time_s:g} s"
             frame = self.cycles + 1
             sensors = plant.sense()
             registers = icd.SENSORS.encode(sensor_block(frame, sensors))
-            command = self._exchange(frame, registers)
-            retries = self.link_tally.succeeded()
-            self.device_step_us.append(command.step_time_us)
+            wire = outage() if outage is not None else None
+            misses = 0
+            if wire is None:
+                command = self._exchange(frame, registers)
+                self.last_command = command
+                retries = self.link_tally.succeeded()
+                self.device_step_us.append(command.step_time_us)
+            else:
+                command, retries = self._through_fault(frame, registers, wire), 0
+                misses = int(command is self.last_command)
             truth = plant.truth()
             apply_command(plant, command)
             self.phase = state_name(command.state)
             for observe in self.observers:
-                observe(frame, truth, sensors, command, retries, 0)
+                observe(frame, truth, sensors, command, retries, misses)
             self.cycles = frame  # completed and recorded
             # Advance to the cycle's nominal end, not by a fixed dt: when the substep rate is not a
             # multiple of the control rate, the plant's rounding to whole substeps cannot drift.
             plant.advance(max(0.0, frame * self.dt - plant.t))
         return "descent stage on the ground"
+
+    def _through_fault(self, frame: int, registers: list[int], wire: str):
+        """A cycle while the schedule's link or device fault is active. Time does not stop for a
+        fault: a board that is down ("down") gets no frame, and on a faulty line ("faulty") the
+        frame is tried once with a short deadline; either way a lost cycle is a miss, the plant
+        keeps the last command and flies on (docs/faults.md)."""
+        if self.last_command is None:
+            self.last_command = icd.COMMANDS.decode_record(_POWER_UP_COMMAND)
+        if wire == "down":
+            self.outage_cycles += 1
+            return self.last_command
+        link = self.link
+        try:
+            pending = link.send_read_write(icd.SENSORS.base, registers, icd.COMMANDS.base, icd.COMMANDS.length,
+                                           frame=frame, timeout_s=self.fault_reply_timeout_s)
+            command = icd.COMMANDS.decode_record(link.wait_reply(pending))
+            if command.frame != frame:
+                raise FrameError(f"device answered frame {command.frame} to frame {frame}", port=link.port,
+                                 frame=frame)
+        except ModbusExceptionReply:
+            raise
+        except LinkError as exc:
+            self.outage_cycles += 1              # an expected loss: not a failure for the link policy
+            if failure_kind(exc) == "io":
+                raise LinkLost(str(exc), t=self.plant.t, phase=self.phase, frame=frame) from exc
+            try:
+                link.abandon(pending if "pending" in locals() else None)
+            except LinkError:
+                pass
+            return self.last_command
+        self.last_command = command
+        self.device_step_us.append(command.step_time_us)
+        return command
 
     def _exchange(self, frame: int, registers: list[int]):
         """One FC23 exchange, retried within the frozen cycle by the link policy."""
@@ -130,6 +175,11 @@ class RealtimeExecutive:
         self._pending = None   # the request on the wire
         self._reply = None     # (pending, registers, received ns): complete, applied at the next tick
         self._held = None      # the first frame, sampled at plant time 0, until first_hold_s
+        self._frame_t: list[float] = []       # plant time each frame was sampled at (frame n at [n-1])
+        self._outage = getattr(plant, "outage", None)   # a fault schedule's link faults
+        self.outage_cycles = 0                # misses while a scheduled link fault was active
+        self.link_lost_t: float | None = None  # plant time the device entered LINK_LOST
+        self.left_link_lost = False
         # The device's step 0 falls due when the first frame arrives, and every period after.
         # Holding that frame for the phase margin puts every later step a margin after a control
         # tick, so frames keep being sampled on the plant's control grid (as in lockstep) and
@@ -164,9 +214,14 @@ class RealtimeExecutive:
 
     def _miss(self, exc: LinkError, pending) -> None:
         """A failed exchange: the plant keeps the last command; the run ends only after
-        max_misses in a row (the device's watchdog normally decides first)."""
+        max_misses in a row (the device's watchdog normally decides first). A miss while the
+        schedule's link fault is active is expected: it does not count towards giving up."""
         self._pending = None
-        self.link_tally.failed(exc)
+        if self._outage is not None and self._outage() is not None:
+            self.outage_cycles += 1                 # expected: not a failure for the link policy
+            self.link_tally.since_cycle += 1        # still a miss for the cycle's record
+        else:
+            self.link_tally.failed(exc)
         frame = pending.frame if pending else None
         if failure_kind(exc) == "io":   # the port itself failed (device gone, cable out): not a line fault
             raise LinkLost(str(exc), t=self.plant.t, phase=self.phase, frame=frame) from exc
@@ -227,6 +282,22 @@ class RealtimeExecutive:
             if gc_was_enabled:
                 gc.enable()
 
+    def _link_faults_flown(self) -> bool:
+        """The schedule has cut or spoiled the line: LINK_LOST is then the controller's answer
+        to the fault (judged by the scenario's expectation), not the rig failing the test."""
+        return bool(getattr(self.plant, "link_faults_started", False))
+
+    def _note_link_lost(self, command) -> None:
+        """When the device entered LINK_LOST, in plant time: the watchdog trips on the device
+        (step_tick_us) that long after the last frame it received arrived (frame_rx_tick_us),
+        and that frame was sampled at a known plant time. And whether it ever left again."""
+        if self.link_lost_t is None:
+            frame_t = self._frame_t[command.frame - 1] if 0 < command.frame <= len(self._frame_t) else math.nan
+            waited_us = (command.step_tick_us - command.frame_rx_tick_us) & 0xFFFFFFFF
+            self.link_lost_t = frame_t + waited_us * 1e-6
+        elif command.state != _LINK_LOST:
+            self.left_link_lost = True
+
     def _frame_due(self, now_ns: int) -> bool:
         """A frame is due: at the plant's control tick, as in lockstep; once the device's phase
         is known, earlier if that tick would reach the device too close to its step."""
@@ -243,6 +314,7 @@ class RealtimeExecutive:
         frame = self.frames_sent + 1
         sensors = self.plant.sense()
         self.frames_sent = frame
+        self._frame_t.append(self.plant.t)
         return frame, icd.SENSORS.encode(sensor_block(frame, sensors)), sensors, self.plant.t
 
     def _write(self, sample: tuple):
@@ -262,7 +334,9 @@ class RealtimeExecutive:
         self._reply = None
         plant = self.plant
         command = icd.COMMANDS.decode_record(registers)
-        if command.state == ControllerState.LINK_LOST:
+        if command.state == _LINK_LOST or self.link_lost_t is not None:
+            self._note_link_lost(command)
+        if command.state == _LINK_LOST and not self._link_faults_flown():
             raise DeviceWatchdog("the device's watchdog tripped (no sensor frame for watchdog_s); it reports "
                                  "LINK_LOST", t=plant.t, phase=self.phase, frame=pending.frame)
         misses = self.link_tally.succeeded()
@@ -289,6 +363,10 @@ _SEPARATE, _CUT = int(Discretes.SEPARATE), int(Discretes.CUT)
 _RADAR_VALID, _SEPARATED, _CUT_FLAG, _IMU_VALID = (int(SensorFlags.RADAR_VALID), int(SensorFlags.SEPARATED),
                                                    int(SensorFlags.CUT), int(SensorFlags.IMU_VALID))
 _STATE_NAMES = {s.value: s.name for s in ControllerState}
+_LINK_LOST = int(ControllerState.LINK_LOST)
+# Before the board's first answer: engines off, nothing declared (what a board outputs at power-up).
+_POWER_UP_COMMAND = icd.COMMANDS.encode(tuple(icd.TD_NOT_DECLARED if n == "td_time_us" else 0
+                                              for n in icd.COMMANDS.names))
 
 
 def apply_command(plant, command) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 from hil import __version__, icd, run_folder, signals
 from hil.errors import ConfigError, HilError, LinkLost
 from hil.executive import LockstepExecutive, RealtimeExecutive
-from hil.fault_injection import FaultyPlant
+from hil.fault_injection import FaultyPlant, RigFaults, rig_fault_kinds
 from hil.handshake import configure
 from hil.link_policy import DeviceWatchdog, LinkGaveUp, LinkPolicy
 from hil.pacing import OverrunAbort, OverrunPolicy, Pacer, Scheduling
@@ -82,7 +82,9 @@ def fly_landing(link, rig: Rig, identity: dict, run: Run, *, progress: Progress 
     flown = plant
     if faults:
         # Its own generator, so a schedule's random draws leave the plant's noise as it was.
-        flown = FaultyPlant(plant, faults, np.random.default_rng([seed, FAULT_STREAM]))
+        on_rig = rig_fault_kinds(faults)
+        rig_faults = RigFaults(device, on_rig, rig.boot_wait_s, seed) if on_rig else None
+        flown = FaultyPlant(plant, faults, np.random.default_rng([seed, FAULT_STREAM]), rig_faults)
         observers.append(flown.observe)
     crash: BaseException | None = None
     executive = None
@@ -113,6 +115,8 @@ def fly_landing(link, rig: Rig, identity: dict, run: Run, *, progress: Progress 
         if isinstance(exc, (LinkGaveUp, DeviceWatchdog, OverrunAbort)):
             result.invalid = result.error      # the wire or the machine, not the controller
     finally:
+        if flown is not plant:
+            flown.finish()
         for writer in (telemetry, timing):
             if writer is not None:
                 writer.close()
@@ -125,6 +129,10 @@ def fly_landing(link, rig: Rig, identity: dict, run: Run, *, progress: Progress 
     wall_s = time.perf_counter() - wall_start
 
     result.metrics = landing.metrics(plant)
+    if flown is not plant and flown.rig_faults is not None and executive is not None:
+        result.metrics["fault_lost_cycles"] = executive.outage_cycles
+        if realtime and flown.link_faults_started:
+            result.metrics.update(safe_state_metrics(flown, executive))
     link_summary = executive.link_tally.summary() if executive else {}
     result.metrics["link_misses" if realtime else "link_retries"] = link_summary.get("failures", 0)
     timing_summary = _timing(rig, plant, executive, pacer, timing, scheduling) if realtime else None
@@ -143,6 +151,15 @@ def fly_landing(link, rig: Rig, identity: dict, run: Run, *, progress: Progress 
     if out_dir is not None:
         _write_files(result, record, timing, pacer, plant, outputs)
     return result, crash
+
+
+def safe_state_metrics(flown, executive) -> dict:
+    """How long after the first link fault's onset the device entered LINK_LOST, and whether
+    it left it again (NaN / False when it never entered it)."""
+    onset = min(fs.started_t for fs in flown.schedule.states if fs.fault.channel == "link" and fs.started_t is not None)
+    entered = executive.link_lost_t
+    return {"link_lost_after_s": float("nan") if entered is None else max(0.0, entered - onset),
+            "link_lost_left": executive.left_link_lost}
 
 
 def _device_death(device, *, lost_link: bool) -> str | None:

@@ -62,7 +62,12 @@ METRICS: tuple[Metric, ...] = (
     Metric("cut_time_s", "bridle cut", "s", group=EVENT, quantum=1e-6),
     Metric("ds_impact_time_s", "descent stage impact", "s", group=EVENT, quantum=1e-6),
     # The link policy's count of failed exchanges (hil/link_policy.py).
+    # A fault scenario's expectation "enters the LINK_LOST safe state within X s and stays there"
+    # (real time, link faults only): from the link fault's onset to the device's watchdog tripping.
+    Metric("link_lost_after_s", "link fault onset to LINK_LOST", "s", group=LINK, shown=True, quantum=1e-6),
+    Metric("link_lost_left", "left LINK_LOST after entering it", "", group=LINK, shown=True),
     Metric("link_retries", "link retries (lockstep)", "", group=LINK, shown=True, judges=RIG),
+    Metric("fault_lost_cycles", "cycles lost to scheduled link and device faults", "", group=LINK, shown=True),
     Metric("link_misses", "link misses (real time)", "", group=LINK, shown=True, judges=RIG),
     # Measured in real-time runs only; a lockstep run reports their criteria as not applicable.
     # Overruns and lateness are the host's pacing: over budget, the rig or the machine did not

@@ -92,7 +92,9 @@ class Run:
             scenario = load_scenario(str(scenario))
         if rig is not None and not isinstance(rig, Rig):
             rig = resolve_rig(str(rig))
-        if criteria is None or isinstance(criteria, (str, Path)):
+        if criteria is None:
+            criteria = criteria_for(scenario)
+        elif isinstance(criteria, (str, Path)):
             criteria = load_criteria(criteria)
         outputs = outputs or Outputs()
         if out is not None:
@@ -114,7 +116,8 @@ class Run:
         if not session_rig.same_device(rig):
             raise ConfigError(f"run asks for rig {rig.name!r} ({rig.source}) but the session is on "
                               f"{session_rig.name!r} ({session_rig.source})")
-        return replace(rig, timing=self.timing) if self.timing else rig
+        timing = self.timing or self.scenario.timing      # a scenario that tests the watchdog needs real time
+        return replace(rig, timing=timing) if timing else rig
 
     def config(self, rig: Rig) -> dict:
         """The config block written at run start: ICD defaults, then the scenario's [controller]
@@ -214,6 +217,23 @@ def parse_run_faults(faults) -> tuple[Fault, ...]:
         return parse_faults([f for f in faults], "run faults")
     except FaultError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def criteria_for(scenario: Scenario) -> list[Criterion]:
+    """The criteria that judge a scenario's expectation: the landing criteria, or for a fault
+    scenario that cannot land, what a sound controller must still do."""
+    landing = load_criteria()
+    validity = [c for c in landing if c.metric in metrics.RIG_JUDGED]   # the rig's pacing: always judged
+    if scenario.expect == "safe_state":
+        # The device times its own watchdog; a few late physics ticks on the host do not spoil
+        # that measurement (a stalled plant would: lateness p99 still judges the rig).
+        return [Criterion("link_lost_after_s", maximum=scenario.expect_within_s,
+                          why="the device's watchdog must take the LINK_LOST safe state this soon"),
+                Criterion("link_lost_left", equals=False, why="LINK_LOST is latched: it holds until a new run"),
+                *(c for c in validity if c.metric == "lateness_p99_ms")]
+    if scenario.expect == "no_early_cut":
+        return [c for c in landing if c.metric == "cut_before_contact"] + validity
+    return landing
 
 
 def load_faults_file(path: str | Path, max_time_s: float | None = None) -> tuple[Fault, ...]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hil.devices import device_for
 from hil.errors import ConfigError, HilError
+from hil.fault_injection import check_rig_can_apply, rig_fault_kinds
 from hil.flight import Progress, fly_landing
 from hil.handshake import identify, wait_for_boot
 from hil.link.rtu_client import RtuClient
@@ -35,6 +36,7 @@ class Session:
         self.start_s = 0.0           # wall time of the last start: build check, start, boot wait, identify
         self.runs = 0
         self._check_before_next = False
+        self._proxied = False        # the device sits behind the link proxy (a run had link or device faults)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -45,7 +47,7 @@ class Session:
             return self
         rig = self.rig
         started = time.perf_counter()
-        device = device_for(rig)
+        device = device_for(rig, proxy=self._proxied)
         link = None
         try:
             endpoint = device.start()
@@ -103,6 +105,12 @@ class Session:
         if rig.kind == "mil" and rig.timing != "lockstep":
             raise ConfigError(f"rig {rig.name}: the in-process MIL rig runs lockstep only (its controller has "
                               "no clock of its own); use --rig loopback for real time")
+        on_rig = rig_fault_kinds(run.scenario.faults + run.faults)
+        if on_rig:
+            check_rig_can_apply(on_rig, rig, self.device or device_for(rig))
+            if self.device is not None and not self._proxied:
+                self.close()             # link and device faults act behind the link proxy
+            self._proxied = True
         self._ready()
         result, crash = fly_landing(self.link, rig, dict(self.identity), run, progress=progress, device=self.device)
         self.runs += 1

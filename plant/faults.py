@@ -8,10 +8,13 @@ from the run's seeded generator). A fault lasts `duration_s`, or until the end w
 fires once. One fault holds a channel at a time: one that triggers while its channel is held
 waits until the channel is free.
 
-Each kind acts on the sensor frame the controller reads (radar, IMU) or on the plant (engines,
-bridle mechanics, the cut pyro). The controller is not told: it must detect the fault. Kinds that
-need the link or the device itself are not defined yet and are refused, like any unknown kind.
-Parsing refuses bad input with one line naming the fault and field (FaultError).
+Each kind acts on the sensor frame the controller reads (radar, IMU), on the plant (engines,
+bridle mechanics, the cut pyro), on the wire (link: through the link proxy) or on the device
+itself (a reset, a slowed step). A sensor or engine fault with `told = true` is also reported to
+the controller in the sensor block's health flags (and thrust_avail for engines); without it the
+controller must detect the fault. Which rig can apply link and device faults is decided by the
+host (hil/fault_injection.py). Parsing refuses bad input with one line naming the fault and field
+(FaultError).
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ CONTROLLER_STATES = ("STANDBY", "POWERED_DESCENT", "CONSTANT_VELOCITY", "SKY_CRA
                      "TOUCHDOWN", "FLYAWAY", "ENGINES_OFF", "LINK_LOST")
 CONDITIONS = ("height_below_m", "height_above_m", "state", "event", "after_s")
 _TRIGGER_KEYS = ("at_s", "combine", "onset_per_s", *CONDITIONS)
-_COMMON_KEYS = ("kind", "name", "duration_s", *_TRIGGER_KEYS)
+_COMMON_KEYS = ("kind", "name", "duration_s", "told", *_TRIGGER_KEYS)
+TOLD_CHANNELS = ("radar", "imu", "engines")          # faults a vehicle's fault protection can report
+# HealthFlags of the sensor block (hil/icd.py): what a told fault sets
+HEALTH_BITS = {"radar": 1, "imu": 2, "engines": 4}
 
 
 class FaultError(ValueError):
@@ -40,7 +46,7 @@ class Kind:
     """A fault kind: the channel it holds, where it acts, its parameters (name: default, low, high)."""
 
     channel: str
-    acts_on: str                       # "sensors" or "plant"
+    acts_on: str                       # "sensors", "plant", "link" or "device"
     params: dict = field(default_factory=dict)
     what: str = ""
 
@@ -68,6 +74,18 @@ KINDS: dict[str, Kind] = {
                                                                       "out factor times faster"),
     "bud.snag": Kind("bud", "plant", {"length_m": (5.0, 0.1, 7.4)}, "the bridles stop short at length_m"),
     "cut.pyro_fails": Kind("cut", "plant", {}, "the bridle cut command does nothing"),
+    # On the wire, through the link proxy: both directions, each frame while the fault is active.
+    "link.drop": Kind("link", "link", {"rate": (1.0, 0.0, 1.0)}, "frames lost each way (each with probability "
+                                                               "rate)"),
+    "link.corrupt": Kind("link", "link", {"rate": (1.0, 0.0, 1.0)}, "a bit flipped in frames each way (each "
+                                                                  "with probability rate): the CRC fails"),
+    "link.delay": Kind("link", "link", {"delay_ms": (30.0, 0.0, 5000.0)}, "every frame each way delay_ms late"),
+    "link.cut": Kind("link", "link", {}, "the line is cut: nothing crosses either way"),
+    # The board itself.
+    "device.reset": Kind("device", "device", {"down_s": (0.2, 0.0, 60.0)},
+                         "the board is reset (power-cycled) and is down for down_s of plant time"),
+    "device.slow": Kind("device", "device", {"step_delay_us": (5000, 0, 1000000)},
+                        "every control step on the device takes at least step_delay_us"),
 }
 
 
@@ -83,6 +101,7 @@ class Fault:
     combine: str = "all"
     onset_per_s: float = 0.0
     duration_s: float | None = None           # None: until the end
+    told: bool = False                        # reported to the controller in the health flags
 
     @property
     def channel(self) -> str:
@@ -99,7 +118,8 @@ class Fault:
         joined = f" {self.combine} ".join(when) or "from the start"
         onset = f", random onset {self.onset_per_s:g}/s" if self.onset_per_s else ""
         lasting = f"for {self.duration_s:g} s" if self.duration_s is not None else "until the end"
-        return f"{self.kind}{f' ({params})' if params else ''} when {joined}{onset}, {lasting}"
+        told = ", told" if self.told else ""
+        return f"{self.kind}{f' ({params})' if params else ''} when {joined}{onset}, {lasting}{told}"
 
 
 def parse_faults(tables: object, where: str, *, max_time_s: float | None = None) -> tuple[Fault, ...]:
@@ -159,12 +179,22 @@ def parse_fault(table: dict, where: str, *, max_time_s: float | None = None) -> 
     onset = _number(table.get("onset_per_s", 0.0), f"{where}: onset_per_s")
     if onset < 0:
         raise FaultError(f"{where}: onset_per_s must be >= 0, got {onset:g}")
+    told = table.get("told", False)
+    if not isinstance(told, bool):
+        raise FaultError(f"{where}: told must be true or false, got {told!r}")
+    if told and kind.channel not in TOLD_CHANNELS:
+        raise FaultError(f"{where}: {kind_name} cannot be told: only radar, IMU and engine faults have health "
+                         f"flags")
     duration = table.get("duration_s")
-    if duration is not None:
+    if kind_name == "device.reset":
+        if duration is not None:
+            raise FaultError(f"{where}: device.reset takes down_s (how long the board is down), not duration_s")
+        duration = dict(params)["down_s"] or 1e-9     # active while the board is down
+    elif duration is not None:
         duration = _number(duration, f"{where}: duration_s")
         if duration <= 0:
             raise FaultError(f"{where}: duration_s must be > 0 (leave it out for 'until the end'), got {duration:g}")
-    return Fault(kind_name, name.strip(), tuple(params), at_s, tuple(conditions), combine, onset, duration)
+    return Fault(kind_name, name.strip(), tuple(params), at_s, tuple(conditions), combine, onset, duration, told)
 
 
 def _number(value: object, where: str) -> float:
@@ -236,28 +266,41 @@ class FaultState:
 class FaultSchedule:
     """A schedule in flight: triggers checked once per control cycle, one fault per channel."""
 
-    def __init__(self, faults: tuple[Fault, ...], rng: np.random.Generator) -> None:
+    def __init__(self, faults: tuple[Fault, ...], rng: np.random.Generator, engine_count: int = 8) -> None:
         self.states = [FaultState(f) for f in faults]
+        self._engine_count = engine_count
         self._rng = rng
         self._holder: dict[str, FaultState] = {}
         self._waiting = list(self.states)           # not started yet
         self._last_t: float | None = None
         self.transitions: list[tuple[float, str, str, str]] = []   # (t, fault name, "start"/"end", phase)
+        # What every cycle asks, kept up to date when a fault starts or ends (cheaper than asking).
+        self._next_end = math.inf                   # the earliest end of an active fault
+        self._mask = 0
+        self._sensors_faulty = False
+        self._outage: str | None = None
+        self.needs_height = self._any_height_trigger()
+
+    def _any_height_trigger(self) -> bool:
+        """Whether a fault still waiting has a height condition (else the caller need not compute it)."""
+        return any(key.startswith("height_") for fs in self._waiting for key, _ in fs.fault.conditions)
 
     def update(self, t: float, height_m: float, state: str, happened: set[str]) -> list[FaultState]:
-        """Start and end faults at plant time t; returns the faults whose activity changed."""
+        """Start and end faults at plant time t; returns the faults whose activity changed.
+        `height_m` is only read while a waiting fault has a height condition (needs_height)."""
         dt = 0.0 if self._last_t is None else t - self._last_t
         self._last_t = t
-        if not self._waiting and not self._holder:
+        if not self._waiting and t < self._next_end - 1e-9:
             return []
         changed = []
-        for fs in self._holder.values():
-            if fs.active and fs.fault.duration_s is not None and t >= fs.started_t + fs.fault.duration_s - 1e-9:
-                fs.active, fs.ended_t, fs.ended_phase = False, t, state
-                self.transitions.append((t, fs.fault.name, "end", state))
-                changed.append(fs)
-        for fs in changed:
-            self._holder.pop(fs.fault.channel, None)
+        if t >= self._next_end - 1e-9:
+            for fs in self._holder.values():
+                if fs.active and fs.fault.duration_s is not None and t >= fs.started_t + fs.fault.duration_s - 1e-9:
+                    fs.active, fs.ended_t, fs.ended_phase = False, t, state
+                    self.transitions.append((t, fs.fault.name, "end", state))
+                    changed.append(fs)
+            for fs in changed:
+                self._holder.pop(fs.fault.channel, None)
         for fs in self._waiting:
             if fs.started_t is not None:
                 continue
@@ -272,7 +315,21 @@ class FaultSchedule:
                 changed.append(fs)
         if changed:
             self._waiting = [fs for fs in self._waiting if fs.started_t is None]
+            self._changed()
         return changed
+
+    def _changed(self) -> None:
+        holder = self._holder
+        self._next_end = min((fs.started_t + fs.fault.duration_s for fs in holder.values()
+                              if fs.fault.duration_s is not None), default=math.inf)
+        self._mask = sum(1 << i for i, fs in enumerate(self.states) if fs.active)
+        self._sensors_faulty = ("radar" in holder or "imu" in holder
+                                or ("engines" in holder and holder["engines"].fault.told))
+        if "device" in holder and holder["device"].fault.kind == "device.reset":
+            self._outage = "down"
+        else:
+            self._outage = "faulty" if "link" in holder else None
+        self.needs_height = self._any_height_trigger()
 
     @staticmethod
     def _holds(fault: Fault, t: float, height_m: float, state: str, happened: set[str]) -> bool:
@@ -298,27 +355,38 @@ class FaultSchedule:
         return self._holder.get(channel)
 
     def sensors_faulty(self) -> bool:
-        """A radar or IMU fault is active: frames must go through corrupt()."""
-        holder = self._holder
-        return "radar" in holder or "imu" in holder
+        """A radar or IMU fault, or a told engine fault, is active: frames must go through corrupt()."""
+        return self._sensors_faulty
+
+    def outage(self) -> str | None:
+        """What the wire does this cycle: "down" while a device reset holds the board down (no
+        exchange), "faulty" while a link fault is active (a failed exchange is a miss, not
+        retried), else None."""
+        return self._outage
 
     def active_mask(self) -> int:
         """Bit i set: the schedule's fault i is active (the telemetry's faults_active column)."""
-        if not self._holder:
-            return 0
-        return sum(1 << i for i, fs in enumerate(self.states) if fs.active)
+        return self._mask
 
     # -- what the sensor faults do --------------------------------------------------------------
 
     def corrupt(self, frame: SensorFrame) -> SensorFrame:
         """The frame as the faulty sensors deliver it. `frame` must be a fresh one (Plant.sense()
         makes one per call): it is changed in place, which costs a fraction of a copy."""
-        radar, imu = self._holder.get("radar"), self._holder.get("imu")
+        radar, imu, engines = self._holder.get("radar"), self._holder.get("imu"), self._holder.get("engines")
         changes = {}
+        health = 0
         if radar is not None:
             changes.update(self._radar(radar, frame))
+            health |= HEALTH_BITS["radar"] if radar.fault.told else 0
         if imu is not None:
             changes.update(self._imu(imu, frame))
+            health |= HEALTH_BITS["imu"] if imu.fault.told else 0
+        if engines is not None and engines.fault.told:
+            health |= HEALTH_BITS["engines"]
+            changes["thrust_avail"] = self._thrust_avail(engines)
+        if health:
+            changes["health"] = health
         for name, value in changes.items():
             object.__setattr__(frame, name, value)
         return frame
@@ -343,6 +411,14 @@ class FaultSchedule:
             hit, sign = self._rng.random(2)
             fs.glitch = (1.0 if sign < 0.5 else -1.0) * p["size_mps"] if hit < p["rate"] else 0.0
         return {"vz_mps": frame.vz_mps + fs.glitch} if fs.glitch else {}
+
+    def _thrust_avail(self, fs: FaultState) -> float:
+        """The share of full thrust a told engine fault leaves (what engine health reports)."""
+        if fs.fault.kind == "engines.out":
+            return (self._engine_count - fs.params_map["count"]) / self._engine_count
+        if fs.fault.kind == "engines.thrust_scale":
+            return min(1.0, fs.params_map["scale"])
+        return 1.0                      # stuck or slow: degraded, but the thrust is all there
 
     @staticmethod
     def _imu(fs: FaultState, frame: SensorFrame) -> dict:

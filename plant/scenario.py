@@ -14,9 +14,13 @@ from plant.dispersion import Dispersion, DispersionError
 from plant.faults import Fault, FaultError, parse_faults
 from plant.params import InitialConditions, ParamError, PlantParams
 
-_TOP_LEVEL = ("name", "description", "seed", "max_time_s", "expect", "expect_why", "initial",
-              "plant", "controller", "dispersions", "faults")
-EXPECTATIONS = ("pass", "fail")
+_TOP_LEVEL = ("name", "description", "seed", "max_time_s", "timing", "expect", "expect_why", "expect_within_s",
+              "initial", "plant", "controller", "dispersions", "faults")
+# What a sound controller does: lands within the criteria ("pass"); fails them, for the reason in
+# expect_why ("fail"); enters the LINK_LOST safe state within expect_within_s of the link fault's
+# onset and stays there ("safe_state", real time); whatever else, never cuts the bridles before
+# the rover touches the ground ("no_early_cut").
+EXPECTATIONS = ("pass", "fail", "safe_state", "no_early_cut")
 MAX_TIME_S = 3600.0  # a landing takes under two minutes; an hour of real time is a typo
 
 
@@ -39,10 +43,19 @@ class Scenario:
     # What the catalogue expects of a sound controller: "pass" or "fail" (then expect_why says why).
     expect: str = "pass"
     expect_why: str = ""
+    expect_within_s: float | None = None    # safe_state: the longest wait for LINK_LOST
+    # "realtime" when the scenario tests what only real time has (the device's watchdog); None: the rig's.
+    timing: str | None = None
     # Monte Carlo distributions by dotted path ("plant.engine.thrust_bias"), for disperse().
     dispersions: dict[str, Dispersion] = field(default_factory=dict)
     # What goes wrong and when: the scenario's [[faults]] tables (plant/faults.py).
     faults: tuple[Fault, ...] = ()
+
+    @property
+    def expected_verdict(self) -> str:
+        """The verdict a sound controller gets: FAIL only for expect = "fail"; the other
+        expectations are met by passing their criteria (hil/run.py criteria_for)."""
+        return "FAIL" if self.expect == "fail" else "PASS"
 
 
 def disperse(scenario: Scenario, rng: np.random.Generator) -> Scenario:
@@ -124,10 +137,24 @@ def _parse(raw: bytes, label: str, stem: str) -> Scenario:
         controller[key] = _typed(value, 0.0, f"controller.{key}", label)
     expect = _typed(doc.get("expect", "pass"), "", "expect", label)
     if expect not in EXPECTATIONS:
-        raise ScenarioError(f"{label}: expect must be 'pass' or 'fail', got {expect!r}")
+        raise ScenarioError(f"{label}: expect must be one of {', '.join(EXPECTATIONS)}, got {expect!r}")
     expect_why = _typed(doc.get("expect_why", ""), "", "expect_why", label)
     if expect == "fail" and not expect_why.strip():
         raise ScenarioError(f"{label}: expect_why must say why when expect = 'fail'")
+    within = doc.get("expect_within_s")
+    if (expect == "safe_state") != (within is not None):
+        raise ScenarioError(f"{label}: expect_within_s goes with expect = 'safe_state' (how soon LINK_LOST "
+                            "must be entered), and only with it")
+    if within is not None:
+        within = _typed(within, 0.0, "expect_within_s", label)
+        if not 0 < within <= max_time_s:
+            raise ScenarioError(f"{label}: expect_within_s must be in (0, max_time_s], got {within!r}")
+    timing = doc.get("timing")
+    if timing not in (None, "lockstep", "realtime"):
+        raise ScenarioError(f"{label}: timing must be 'lockstep' or 'realtime', got {timing!r}")
+    if expect == "safe_state" and timing != "realtime":
+        raise ScenarioError(f"{label}: expect = 'safe_state' needs timing = 'realtime' (the device's watchdog "
+                            "runs in real time only)")
     roots = {"plant": params, "initial": initial}
     dispersions = {}
     for path, spec in _table(doc.get("dispersions", {}), "dispersions", label).items():
@@ -141,7 +168,8 @@ def _parse(raw: bytes, label: str, stem: str) -> Scenario:
         raise ScenarioError(str(exc)) from None
     return Scenario(name=name, description=description, params=params, initial=initial,
                     seed=seed, max_time_s=max_time_s, controller=controller, expect=expect,
-                    expect_why=expect_why, dispersions=dispersions, faults=faults)
+                    expect_why=expect_why, expect_within_s=within, timing=timing, dispersions=dispersions,
+                    faults=faults)
 
 
 def _build(cls: type, table: object, where: str, label: str):

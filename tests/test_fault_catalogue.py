@@ -21,7 +21,7 @@ def test_the_catalogue_covers_every_fault_family():
     from plant.scenario import load_scenario
     kinds = {f.kind for name in FAULT_SCENARIOS for f in load_scenario(name).faults}
     assert len(FAULT_SCENARIOS) >= 12
-    assert {k.split(".")[0] for k in kinds} == {"radar", "imu", "engines", "bud", "cut"}
+    assert {k.split(".")[0] for k in kinds} == {"radar", "imu", "engines", "bud", "cut", "link", "device"}
 
 
 def test_a_throttle_shake_after_arming_catches_a_detector_without_persistence_or_with_a_shallow_drop():
@@ -38,3 +38,17 @@ def test_disturbed_sensors_or_engines_catch_a_detector_without_persistence(scena
     assert land(scenario, rig="mil", outputs=NO_FILES).verdict == "PASS"
     wrong = land(scenario, rig="mil", outputs=NO_FILES, controller=NO_PERSISTENCE)
     assert wrong.verdict == "FAIL" and "td_latency_s" in {r["metric"] for r in wrong.failed_criteria()}
+
+
+@pytest.mark.parametrize("scenario", ["fault-engines-out-told", "fault-radar-stuck-told"])
+def test_a_told_fault_is_survived_only_because_the_controller_was_told(scenario):
+    """The told scenarios pass because the controller acts on the health flags: the same fault
+    untold (the controller must detect it) fails, so the told responses are what lands them."""
+    import dataclasses
+
+    from plant.scenario import load_scenario
+    told = load_scenario(scenario)
+    untold = dataclasses.replace(told, faults=tuple(dataclasses.replace(f, told=False) for f in told.faults))
+    assert all(f.told for f in told.faults)
+    assert land(told, rig="mil", outputs=NO_FILES).verdict == "PASS"
+    assert land(untold, rig="mil", outputs=NO_FILES).verdict == "FAIL"

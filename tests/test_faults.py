@@ -18,7 +18,7 @@ from plant.model import Plant
 from plant.params import InitialConditions, PlantParams
 from plant.scenario import ScenarioError, load_scenario
 from plant.sensors import SensorFrame
-from tests.conftest import HIL, write_scenario
+from tests.conftest import HIL, ROOT, write_scenario
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -41,6 +41,12 @@ pytestmark = pytest.mark.timeout(120)
     ({"kind": "radar.invalid", "combine": "some"}, "combine must be 'all' or 'any'"),
     ({"kind": "radar.invalid", "duration_s": 0.0}, "duration_s must be > 0"),
     ({"kind": "radar.invalid", "onset_per_s": -1.0}, "onset_per_s must be >= 0"),
+    ({"kind": "radar.invalid", "told": "yes"}, "told must be true or false"),
+    ({"kind": "bud.snag", "told": True}, "bud.snag cannot be told"),
+    ({"kind": "link.cut", "told": True}, "link.cut cannot be told"),
+    ({"kind": "link.drop", "rate": 1.5}, "rate = 1.5 is outside 0..1"),
+    ({"kind": "device.reset", "duration_s": 1.0}, "device.reset takes down_s"),
+    ({"kind": "device.slow", "step_delay_us": 2.5}, "step_delay_us must be a whole number"),
 ])
 def test_a_bad_fault_is_refused_in_one_line(table, complaint):
     with pytest.raises(FaultError) as err:
@@ -116,6 +122,18 @@ def test_a_random_onset_comes_from_the_seed():
     assert 1.4 < mean < 2.6                                           # 1 / (0.5 per second)
 
 
+def test_link_and_device_faults_say_what_the_wire_does_each_cycle():
+    s = _schedule({"kind": "link.cut", "name": "cut", "at_s": 1.0, "duration_s": 0.5},
+                  {"kind": "device.reset", "name": "reset", "at_s": 2.0, "down_s": 0.3})
+    seen = []
+    for t in np.arange(0.0, 3.0, 0.1):
+        s.update(round(t, 6), 50.0, "POWERED_DESCENT", set())
+        seen.append((round(t, 6), s.outage()))
+    assert [t for t, wire in seen if wire == "faulty"] == [1.0, 1.1, 1.2, 1.3, 1.4]
+    assert [t for t, wire in seen if wire == "down"] == [2.0, 2.1, 2.2]     # down for down_s
+    assert s.states[1].fault.duration_s == 0.3
+
+
 # -- what the sensor faults do --------------------------------------------------------------------
 
 FRAME = SensorFrame(t=1.0, radar_valid=True, radar_seq=7, altitude_m=30.0, vx_mps=0.1, vy_mps=0.0, vz_mps=-0.75,
@@ -152,6 +170,19 @@ def test_imu_faults():
     assert not dropped.imu_valid and math.isnan(dropped.imu_fz)
     assert _active({"kind": "imu.bias", "fz": 0.5}).corrupt(fresh()).imu_fz == pytest.approx(4.211)
     assert _active({"kind": "imu.scale", "factor": 1.1}).corrupt(fresh()).imu_fz == pytest.approx(4.0821)
+
+
+def test_a_told_fault_sets_the_health_flags_and_an_untold_one_does_not():
+    def health(table):
+        frame = _active(table).corrupt(fresh())
+        return getattr(frame, "health", 0), getattr(frame, "thrust_avail", 1.0)
+    assert health({"kind": "radar.stuck"}) == (0, 1.0)                       # must be detected
+    assert health({"kind": "radar.stuck", "told": True}) == (1, 1.0)         # RADAR_FAILED
+    assert health({"kind": "imu.bias", "fz": 0.5, "told": True}) == (2, 1.0)  # IMU_FAILED
+    assert health({"kind": "engines.out", "count": 2, "told": True}) == (4, 0.75)   # 6 of 8 engines
+    assert health({"kind": "engines.thrust_scale", "scale": 0.85, "told": True}) == (4, 0.85)
+    assert health({"kind": "engines.slow", "told": True}) == (4, 1.0)
+    assert not _active({"kind": "engines.out"}).sensors_faulty()              # untold: the frame is as sensed
 
 
 # -- what the plant faults do -----------------------------------------------------------------------
@@ -261,3 +292,91 @@ def test_run_and_cli_take_a_faults_file_and_one_offs(tmp_path):
                           "engines.out count=9"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip() == "hil: error: --fault: faults[0]: count = 9 is outside 1..7"
     assert not (tmp_path / "bad").exists()
+
+
+# -- expectations: the LINK_LOST safe state -------------------------------------------------------
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("watchdog_s, entered", [(0.25, True), (0.8, True), (0.0, False)])
+def test_the_safe_state_expectation_passes_a_watchdog_in_time_and_fails_a_late_or_missing_one(watchdog_s, entered):
+    """fault-link-lost cuts the line for 1 s in real time; the device must enter LINK_LOST within
+    0.5 s and stay there. A watchdog of 0.8 s enters too late, none (0) never: both FAIL."""
+    result = land("fault-link-lost", rig="loopback", outputs=NO_FILES, controller={"watchdog_s": watchdog_s})
+    if result.verdict == "INCONCLUSIVE":
+        pytest.skip(f"the machine made the run an invalid test: {result.invalid}")
+    after = result.metrics["link_lost_after_s"]
+    assert result.error is None
+    if not entered:
+        assert math.isnan(after) and result.verdict == "FAIL"
+    elif watchdog_s < 0.5:
+        # the last frame the device had was sampled a control period (20 ms) before the onset
+        assert watchdog_s - 0.035 <= after <= watchdog_s + 0.05 and result.verdict == "PASS", after
+    else:
+        assert after > 0.5 and result.verdict == "FAIL", after
+    assert result.metrics["link_lost_left"] is False
+    assert result.faults[0]["applied"] and result.faults[0]["rig"]["rule"] == "both:drop:every"
+
+
+# -- link and device faults on a rig --------------------------------------------------------------
+
+@pytest.mark.parametrize("rig, fault, complaint", [
+    ("mil", "link.cut at_s=5 duration_s=1", "rig mil cannot apply fault 'link.cut' (link.cut): the in-process "
+                                            "MIL rig has no wire"),
+    ("mil", "device.reset at_s=5", "rig mil cannot apply fault 'device.reset' (device.reset): the in-process"),
+    ("rigs/emu-stm32.toml", "device.slow at_s=5", "cannot apply fault 'device.slow' (device.slow): its device's "
+                                                  "control step cannot be slowed"),
+    ("rigs/sil-realtime.toml", "device.reset at_s=5", "a reset mid-flight runs in lockstep only for now"),
+])
+def test_a_fault_the_rig_cannot_apply_is_refused_before_the_run(tmp_path, rig, fault, complaint):
+    done = subprocess.run([*HIL, "land", "--rig", rig, "--quiet", "--out", str(tmp_path / "run"), "--fault", fault],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 2 and complaint in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_line_cut_loses_cycles_on_the_wire_and_the_plant_flies_on(tmp_path):
+    """fault-link-cut on the pty loopback: the proxy drops every frame for 1 s (50 cycles), the
+    host counts them as lost, not as link failures, and the landing is the catalogue's PASS."""
+    result = land("fault-link-cut", rig="loopback", out=tmp_path / "run")
+    assert result.verdict == "PASS" and result.metrics["fault_lost_cycles"] == 50
+    assert result.summary["link"]["failures"] == 0
+    proxy = result.summary["link"]["proxy"]
+    assert proxy["request"]["dropped"] == 50 and proxy["rules"][-1] == {"rule": "both:drop:every", "hits": 50,
+                                                                       "scheduled": True}
+    columns = result.record.columns() if result.record else None
+    frames = np.asarray(columns["cmd_frame"]) if columns else None
+    if frames is not None:
+        assert np.max(np.diff(frames)) == 51          # the device's first frame after the cut skips 50
+
+
+def test_a_board_reset_restarts_the_sil_mid_flight_and_it_resumes(tmp_path):
+    """fault-board-reset on the SIL: the process is restarted behind the link proxy, the host sends
+    nothing for down_s, then the cold-booted firmware counts its steps from 1 again and lands."""
+    result = land("fault-board-reset", rig=ROOT / "rigs" / "sil.toml", out=tmp_path / "run")
+    assert result.verdict == "PASS", result.failed_criteria()
+    (fault,) = result.faults
+    assert fault["rig"]["method"] == "process restart" and fault["ended_t"] - fault["started_t"] == pytest.approx(0.5)
+    assert result.metrics["fault_lost_cycles"] == 25
+    steps = np.asarray(result.record.columns()["cmd_step_count"])
+    restarted = np.flatnonzero(np.diff(steps) < 0)
+    assert len(restarted) == 1 and steps[restarted[0] + 1] == 1
+
+
+@pytest.mark.timeout(180)
+def test_a_slowed_device_step_fails_the_timing_criteria_in_real_time(tmp_path):
+    """device.slow on the loopback device in real time: from 1 s on, every control step takes at
+    least 15 ms, beyond the 10 ms step criterion, so the controller FAILs on its own step time (a
+    device too slow for its control rate is the unit's fault). The step is back to speed after."""
+    scenario = write_scenario(tmp_path, "low", extra="max_time_s = 4\n[initial]\naltitude_m = 60.0\nvz_mps = -5.0\n"
+                                                     "throttle = 0.35\n")
+    # A few late physics ticks of a loaded VM would make the run an invalid test; they say nothing
+    # about a 15 ms step, so this run allows them.
+    lenient = tmp_path / "criteria.toml"
+    lenient.write_text("[overruns]\nmax = 100\n[lateness_p99_ms]\nmax = 5.0\n")
+    result = land(str(scenario), rig="loopback", timing="realtime", outputs=NO_FILES, criteria=lenient,
+                  faults=[{"kind": "device.slow", "step_delay_us": 15000, "at_s": 1.0, "duration_s": 2.0}])
+    if result.verdict == "INCONCLUSIVE":
+        pytest.skip(f"the machine made the run an invalid test: {result.invalid}")
+    failed = {row["metric"] for row in result.failed_criteria()}
+    assert result.verdict == "FAIL" and "device_step_p99_ms" in failed, failed
+    assert result.faults[0]["rig"]["method"] and result.metrics["device_step_p99_ms"] >= 15.0

@@ -9,6 +9,7 @@ rover's ~3.3-3.8 kN weight against 7-7.5 kN in all); rover vertical touchdown 0.
 import pytest
 
 from hil.api import land
+from hil.fault_injection import needs_a_wire
 from hil.rig import Rig
 from plant.scenario import list_scenarios, load_scenario
 
@@ -37,13 +38,17 @@ def test_descent_stage_comes_down_well_away(nominal):
     assert nominal["flyaway_distance_m"] >= 150.0
 
 
-@pytest.mark.parametrize("name", [name for name, _ in list_scenarios()])
+# Scenarios with link or device faults fly on the pty loopback as the reference of
+# tests/test_back_to_back.py (against the SIL), so they are not flown twice here.
+@pytest.mark.parametrize("name", [name for name, _ in list_scenarios() if not needs_a_wire(load_scenario(name))])
 def test_every_catalogue_scenario_lands_as_documented(name, tmp_path):
     scenario = load_scenario(name)
     result = land(scenario, rig=Rig(), out=tmp_path)
+    if result.verdict == "INCONCLUSIVE":      # a real-time scenario on a machine that stalled it
+        pytest.skip(f"the machine made the run an invalid test: {result.invalid}")
     assert result.error is None
     failed = [row["metric"] for row in result.checks if row["passed"] is False]
-    if scenario.expect == "pass":
+    if scenario.expected_verdict == "PASS":
         assert result.passed, f"{name} failed {failed}"
     else:
         assert not result.passed, f"{name} is documented to fail ({scenario.expect_why}) but passed"

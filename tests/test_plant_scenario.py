@@ -1,10 +1,13 @@
 """Scenario loading: packaged scenarios, and one clear line per kind of bad input."""
 import math
+import re
 
 import numpy as np
 import pytest
 
 from plant import PlantParams, ScenarioError, disperse, list_scenarios, load_scenario
+from plant.scenario import EXPECTATIONS
+from tests.conftest import write_scenario
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -45,7 +48,7 @@ def test_packaged_scenarios_are_listed_and_load():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_scenario_loads_with_dispersions(name):
     scenario = load_scenario(name)
-    assert scenario.name == name and scenario.expect in ("pass", "fail")
+    assert scenario.name == name and scenario.expect in EXPECTATIONS
     assert "plant.engine.thrust_bias" in scenario.dispersions
     bias = scenario.dispersions["plant.engine.thrust_bias"]
     assert bias.dist == "normal" and bias.mean == scenario.params.engine.thrust_bias
@@ -168,7 +171,7 @@ def test_malformed_toml_reports_line(tmp_path):
     ("seed = 1.5\n", "seed must be an integer, got 1.5"),
     ("name = 3\n", "name must be a string, got 3"),
     ("[controller]\nkp = 'fast'\n", "controller.kp must be a number, got 'fast'"),
-    ('expect = "maybe"\n', "expect must be 'pass' or 'fail', got 'maybe'"),
+    ('expect = "maybe"\n', "expect must be one of pass, fail, safe_state, no_early_cut, got 'maybe'"),
     ('expect = "fail"\n', "expect_why must say why when expect = 'fail'"),
     ("expect_why = 3\n", "expect_why must be a string, got 3"),
     ("dispersions = 3\n", "dispersions must be a table, got 3"),
@@ -206,3 +209,30 @@ def test_bad_input_names_file_and_field(tmp_path, text, expected):
 
 def test_scenario_error_is_a_value_error():
     assert issubclass(ScenarioError, ValueError)
+
+
+@pytest.mark.parametrize("extra, complaint", [
+    ('expect = "safe_state"\ntiming = "realtime"', "expect_within_s goes with expect = 'safe_state'"),
+    ('expect = "safe_state"\nexpect_within_s = 0.5', "needs timing = 'realtime'"),
+    ('expect_within_s = 0.5', "expect_within_s goes with expect = 'safe_state'"),
+    ('expect = "lands"', "expect must be one of pass, fail, safe_state, no_early_cut"),
+    ('timing = "fast"', "timing must be 'lockstep' or 'realtime'"),
+])
+def test_a_bad_expectation_is_refused_in_one_line(tmp_path, extra, complaint):
+    path = write_scenario(tmp_path, "x", extra=extra)
+    with pytest.raises(ScenarioError, match=re.escape(complaint)):
+        load_scenario(str(path))
+
+
+def test_an_expectation_chooses_the_criteria_that_judge_it(tmp_path):
+    from hil.run import Run
+    safe = load_scenario(str(write_scenario(tmp_path, "safe", extra='expect = "safe_state"\nexpect_within_s = 0.4\n'
+                                                                   'timing = "realtime"')))
+    assert safe.expected_verdict == "PASS" and safe.timing == "realtime"
+    judged = {c.metric: c for c in Run.create(safe).criteria}
+    assert {"link_lost_after_s", "link_lost_left"} <= set(judged) and judged["link_lost_after_s"].maximum == 0.4
+    assert not {"rover_vz_at_contact_mps", "td_latency_s"} & set(judged)     # the landing is not judged
+    no_cut = load_scenario(str(write_scenario(tmp_path, "no-cut", extra='expect = "no_early_cut"')))
+    assert [c.metric for c in Run.create(no_cut).criteria][0] == "cut_before_contact"
+    assert "rover_vz_at_contact_mps" not in {c.metric for c in Run.create(no_cut).criteria}
+    assert len(Run.create("nominal").criteria) > 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from hil import metrics as metric_table
+from hil.fault_injection import describe_rig_action
 from hil.report.page import badge, esc, table
 
 PASS_MARK, FAIL_MARK, NOT_APPLICABLE = "pass", "FAIL", "n/a"
@@ -66,7 +67,8 @@ def faults_table(faults: list[dict]) -> str:
             when = f"{_number(f['started_t'], 's')} in {f['started_phase']}"
         else:
             ended, when = "", "never applied"
-        rows.append((esc(f["name"]), esc(when), esc(ended), esc(f["what"])))
+        what = f["what"] + describe_rig_action(f.get("rig"))
+        rows.append((esc(f["name"]), esc(when), esc(ended), esc(what)))
     return table(("fault", "started", "ended", "what"), rows)
 
 
