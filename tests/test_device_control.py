@@ -230,6 +230,8 @@ def test_uno_in_simavr_resets_its_core_on_the_same_pty():
 def test_stm32_in_qemu_is_reset_through_its_monitor_on_the_same_pty():
     rig = load_rig(ROOT / "rigs/emu-stm32.toml")
     device = device_for(rig)
+    assert not device.monitor                # no monitor socket unless a run may reset it
+    device.monitor = True                    # as device_for(rig, proxy=True) does for device faults
     assert device.reset_method() == "QEMU system_reset" and device.slow_method() is None
     port = device.start()
     host = Host(port, timeout_s=rig.timeout_s, boot_wait_s=rig.boot_wait_s)

@@ -42,6 +42,8 @@ def device_for(rig: Rig, *, proxy: bool = False) -> Device:
     """The rig's device; behind the link proxy when the rig has link faults or `proxy` asks for it
     (a run whose fault schedule switches proxy rules or resets the device)."""
     device = _device_of_kind(rig)
+    if hasattr(device, "monitor"):
+        device.monitor = proxy       # QEMU's monitor socket only for a run that may reset it
     if rig.link_faults or proxy:
         from hil.devices.proxied import ProxiedDevice
         return ProxiedDevice(device, rig.link_faults, rig.link_fault_seed, rig.baudrate)
