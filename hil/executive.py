@@ -68,8 +68,8 @@ class LockstepExecutive:
                 retries = self.link_tally.succeeded()
                 self.device_step_us.append(command.step_time_us)
             else:
-                command, retries = self._through_fault(frame, registers, wire), 0
-                misses = int(command is self.last_command)
+                command, lost = self._through_fault(frame, registers, wire)
+                retries, misses = 0, int(lost)
             truth = plant.truth()
             apply_command(plant, command)
             self.phase = state_name(command.state)
@@ -85,20 +85,19 @@ class LockstepExecutive:
         """A cycle while the schedule's link or device fault is active. Time does not stop for a
         fault: a board that is down ("down") gets no frame, and on a faulty line ("faulty") the
         frame is tried once with a short deadline; either way a lost cycle is a miss, the plant
-        keeps the last command and flies on (docs/faults.md)."""
+        keeps the last command and flies on (docs/faults.md). Returns the command and whether
+        the cycle was lost."""
         if self.last_command is None:
             self.last_command = icd.COMMANDS.decode_record(_POWER_UP_COMMAND)
         if wire == "down":
             self.outage_cycles += 1
-            return self.last_command
+            return self.last_command, True
         link = self.link
+        pending = None
         try:
             pending = link.send_read_write(icd.SENSORS.base, registers, icd.COMMANDS.base, icd.COMMANDS.length,
                                            frame=frame, timeout_s=self.fault_reply_timeout_s)
-            command = icd.COMMANDS.decode_record(link.wait_reply(pending))
-            if command.frame != frame:
-                raise FrameError(f"device answered frame {command.frame} to frame {frame}", port=link.port,
-                                 frame=frame)
+            command = self._answer(frame, link.wait_reply(pending))
         except ModbusExceptionReply:
             raise
         except LinkError as exc:
@@ -106,12 +105,20 @@ class LockstepExecutive:
             if failure_kind(exc) == "io":
                 raise LinkLost(str(exc), t=self.plant.t, phase=self.phase, frame=frame) from exc
             try:
-                link.abandon(pending if "pending" in locals() else None)
+                link.abandon(pending)
             except LinkError:
                 pass
-            return self.last_command
+            return self.last_command, True
         self.last_command = command
         self.device_step_us.append(command.step_time_us)
+        return command, False
+
+    def _answer(self, frame: int, reply: list[int]):
+        """The command block of a reply, which must answer this frame (the frame echo)."""
+        command = icd.COMMANDS.decode_record(reply)
+        if command.frame != frame:
+            raise FrameError(f"device answered frame {command.frame} to frame {frame}", port=self.link.port,
+                             frame=frame)
         return command
 
     def _exchange(self, frame: int, registers: list[int]):
@@ -120,12 +127,8 @@ class LockstepExecutive:
         while True:
             started = time.perf_counter()
             try:
-                reply = link.read_write(icd.SENSORS.base, registers, icd.COMMANDS.base, icd.COMMANDS.length,
-                                        frame=frame)
-                command = icd.COMMANDS.decode_record(reply)
-                if command.frame != frame:
-                    raise FrameError(f"device answered frame {command.frame} to frame {frame}",
-                                     port=link.port, frame=frame)
+                command = self._answer(frame, link.read_write(icd.SENSORS.base, registers, icd.COMMANDS.base,
+                                                              icd.COMMANDS.length, frame=frame))
             except ModbusExceptionReply:
                 raise        # the device refused the frame: a deliberate answer, not a line fault
             except LinkError as exc:

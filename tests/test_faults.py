@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hil.api import land
-from hil.run import NO_FILES, Run
+from hil.run import NO_FILES, Outputs, Run
 from plant import events
 from plant.faults import FaultError, FaultSchedule, parse_fault, parse_faults
 from plant.model import Plant
@@ -347,6 +347,7 @@ def test_a_line_cut_loses_cycles_on_the_wire_and_the_plant_flies_on(tmp_path):
     frames = np.asarray(columns["cmd_frame"]) if columns else None
     if frames is not None:
         assert np.max(np.diff(frames)) == 51          # the device's first frame after the cut skips 50
+        assert np.sum(columns["link_misses"]) == 50   # each lost cycle recorded as a miss, no other
 
 
 def test_a_board_reset_restarts_the_sil_mid_flight_and_it_resumes(tmp_path):
@@ -380,3 +381,13 @@ def test_a_slowed_device_step_fails_the_timing_criteria_in_real_time(tmp_path):
     failed = {row["metric"] for row in result.failed_criteria()}
     assert result.verdict == "FAIL" and "device_step_p99_ms" in failed, failed
     assert result.faults[0]["rig"]["method"] and result.metrics["device_step_p99_ms"] >= 15.0
+
+
+def test_on_a_lossy_line_only_the_lost_cycles_are_recorded_as_misses():
+    """fault-link-lossy drops 30 % of the frames each way for 6 s: a cycle whose exchange went
+    through is not a miss, so the record's misses are exactly the cycles the fault lost."""
+    result = land("fault-link-lossy", rig="loopback", outputs=Outputs(record=True, folder=None, telemetry=False,
+                                                                        plots=False, report=False, summary=False))
+    lost = result.metrics["fault_lost_cycles"]
+    assert result.verdict == "PASS" and 0 < lost < 300                # 6 s at 50 Hz, some got through
+    assert np.sum(result.record.columns()["link_misses"]) == lost
