@@ -46,8 +46,8 @@ SIL = ROOT / "rigs/sil.toml"
 def _assert_real_time_pass(result, max_drift_ppm=1000.0):
     """The controller passes; the timing figures are there and sane. A machine that stalled more
     than the CI budget makes the run INCONCLUSIVE: the test then could not be done, and skips."""
-    assert result.error is None, result.error
     _skip_if_the_machine_stalled(result)
+    assert result.error is None, result.error
     assert all(r["passed"] for r in result.checks if r["applies"] and r["judges"] == "controller"), result.checks
     timing = result.summary["timing"]
     assert timing["mode"] == "realtime"
@@ -69,8 +69,10 @@ def _assert_real_time_pass(result, max_drift_ppm=1000.0):
 def _skip_if_the_machine_stalled(result) -> None:
     """A run this machine's stalls made INCONCLUSIVE says nothing about the controller."""
     if result.verdict == "INCONCLUSIVE":
+        # A host stalled so long that no frame reached the device within its watchdog is the
+        # machine's doing too (seen on the emulated STM32 in CI with the machine loaded).
         assert result.invalid.startswith("the rig could not hold real time") or \
-            "made the commands late" in result.invalid, result.invalid
+            "made the commands late" in result.invalid or "watchdog tripped" in result.invalid, result.invalid
         pytest.skip(f"this machine did not hold real time: {result.invalid}")
 
 
