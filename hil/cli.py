@@ -82,8 +82,11 @@ def cmd_land(args) -> int:
     from hil.run import Run
     from hil.session import Session
 
-    run = Run.create(args.scenario, rig=args.rig or "loopback", seed=args.seed, criteria=args.criteria,
-                     timing=args.timing, out=args.out, replace_folder=args.replace)
+    if args.campaign is not None or args.case is not None:
+        run = campaign_case_run(args)
+    else:
+        run = Run.create(args.scenario, rig=args.rig or "loopback", seed=args.seed, criteria=args.criteria,
+                         timing=args.timing, out=args.out, replace_folder=args.replace)
     faults = load_faults_file(args.faults, run.scenario.max_time_s) if args.faults else ()
     try:
         faults += parse_faults([fault_spec(text) for text in args.fault], "--fault", max_time_s=run.scenario.max_time_s)
@@ -114,6 +117,63 @@ def cmd_land(args) -> int:
         _print_timing(summary["timing"])
     print_faults(result.faults)
     return report_verdict(result)
+
+
+def campaign_case_run(args):
+    """hil land --campaign DIR --case N: one case of a campaign, alone, with every output (its
+    run folder DIR/cases/case-N unless --out), on the campaign's rig unless --rig."""
+    from hil.campaign import replay_run
+    from hil.rig import resolve_rig
+    if args.campaign is None or args.case is None:
+        raise ConfigError("--campaign DIR and --case N go together (they fly one case of a campaign)")
+    if args.seed is not None or args.criteria or args.scenario != "nominal":
+        raise ConfigError("--campaign --case flies the case as planned: no --scenario, --seed or --criteria")
+    run, rig_ref = replay_run(args.campaign, args.case, args.out)
+    run = replace(run, rig=resolve_rig(args.rig or rig_ref), timing=args.timing)
+    if args.out is None:
+        args.replace = True          # the case's own folder: flying it again replaces it
+    return run
+
+
+def cmd_campaign(args) -> int:
+    from hil.campaign import fly_campaign, resume_campaign, stats
+    from hil.campaign.plan import controller_overrides
+
+    def announce(plan, engine, folder):
+        if plan.sprt:
+            print(f"  sequential test: {stats.Sprt(plan.target, plan.confidence).describe()}")
+        print(f"campaign {plan.name}: {plan.size} cases ({plan.runs} draws x {plan.points} sweep point"
+              f"{'s' if plan.points != 1 else ''}) on {args.rig if not args.resume else 'its rig'}, {engine.describe()}")
+        print(f"  target P(pass) >= {plan.target:g} at {plan.confidence:.0%} confidence: "
+              f"{stats.runs_needed(plan.target, plan.confidence)} runs with no failure are needed")
+        print(f"  campaign folder {folder}", flush=True)
+
+    if args.resume:
+        result = resume_campaign(args.resume, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet,
+                                 on_plan=announce)
+    else:
+        result = fly_campaign(args.scenario, runs=args.runs, rig=args.rig, workers=args.workers,
+                              scheduler=args.scheduler, resource=args.resource, seed=args.seed, out=args.out,
+                              target=args.target, confidence=args.confidence, sweeps=args.sweep,
+                              dispersions=args.dispersions, controller=controller_overrides(args.controller),
+                              criteria=args.criteria, sprt=args.sprt, retries=args.retries,
+                              keep_runs=args.keep_runs, dry_run=args.dry_run, quiet=args.quiet, on_plan=announce)
+    if args.dry_run:
+        print(f"dry run: {result.summary['cases']} cases planned in {result.folder}/campaign.db and cases.csv; "
+              f"fly them with: hil campaign --resume {result.folder}")
+        return EXIT_PASS
+    s = result.summary
+    print(f"\n  {s['flown']} of {s['cases']} cases flown: {s['passes']} passed, {s['failures']} failed, "
+          f"{s['invalid']} not valid tests; {s['wall_s']:.1f} s wall")
+    print(f"  P(pass) >= {s['lower_bound']:.4f} at {s['confidence']:.0%} confidence (target {s['target']:g})")
+    for row in s["worst"][:3]:
+        vz = row["metrics"].get("rover_vz_at_contact_mps")
+        vz_text = f"rover vz at contact {vz:.3f} m/s" if isinstance(vz, float) else "no contact"
+        print(f"  worst: case {row['case']} {row['verdict']} {vz_text}: {row['replay']}")
+    print(f"  outputs: {result.folder}/campaign.json, cases.csv, report.html")
+    code = {PASS: EXIT_PASS, "FAIL": EXIT_FAIL, INCONCLUSIVE: EXIT_INCONCLUSIVE}.get(s["verdict"], EXIT_ERROR)
+    print(f"CAMPAIGN {s['verdict']}: {s['why']}")
+    return code
 
 
 def print_faults(faults: list[dict]) -> None:
@@ -363,7 +423,39 @@ def build_parser() -> argparse.ArgumentParser:
                            "duration_s=2' (repeatable; docs/faults.md)")
     land.add_argument("--replace", action="store_true",
                       help="let --out be a folder holding an earlier run (its run files are removed first)")
+    land.add_argument("--campaign", metavar="DIR", help="fly one case of this campaign alone (with --case)")
+    land.add_argument("--case", type=_non_negative_int, metavar="N", help="the campaign case to fly (with --campaign)")
     land.set_defaults(func=cmd_land)
+
+    camp = sub.add_parser("campaign", help="fly a scenario's dispersions as a Monte Carlo campaign and judge P(pass)",
+                          description="Generate the case table (dispersion draws x sweep points), fly every case "
+                                      "on a local pool or a Dask cluster, and judge the lower confidence bound on "
+                                      "P(pass) against a target (docs/campaigns.md). Exit 0 PASS, 1 FAIL, "
+                                      "3 INCONCLUSIVE, 2 error.")
+    camp.add_argument("--scenario", default="nominal", help="scenario name or .toml file (default: nominal)")
+    camp.add_argument("--runs", type=_positive_int,
+                      help="dispersion draws (per sweep point); default: the number the target needs with no failure")
+    camp.add_argument("--rig", default="mil", help="rig file, 'mil' (in-process, the default) or 'loopback'")
+    camp.add_argument("--workers", type=_positive_int, help="local worker processes (default: one per CPU)")
+    camp.add_argument("--scheduler", metavar="ADDRESS", help="fly on a Dask cluster, e.g. tcp://10.0.0.5:8786")
+    camp.add_argument("--resource", help="Dask worker resource each case needs (default: the rig file's)")
+    camp.add_argument("--seed", type=_non_negative_int, default=0, help="campaign seed (default 0)")
+    camp.add_argument("--out", help="campaign folder (default: runs/<time>-campaign-<scenario>)")
+    camp.add_argument("--target", type=float, default=0.99, help="P(pass) the controller must reach (0.99)")
+    camp.add_argument("--confidence", type=float, default=0.95, help="confidence of the bound (0.95)")
+    camp.add_argument("--sweep", action="append", default=[], metavar="NAME=START:STOP:COUNT",
+                      help="grid axis over a config register or plant path, e.g. kp_vz=2:6:5 (repeatable)")
+    camp.add_argument("--dispersions", metavar="FILE", help="TOML [dispersions] table added over the scenario's")
+    camp.add_argument("--controller", action="append", default=[], metavar="NAME=VALUE",
+                      help="config register override for every case (repeatable)")
+    camp.add_argument("--criteria", help="criteria file overriding the scenario's criteria")
+    camp.add_argument("--sprt", action="store_true", help="stop early by Wald's sequential test (docs/campaigns.md)")
+    camp.add_argument("--retries", type=_non_negative_int, default=2, help="rig errors retried per case (2)")
+    camp.add_argument("--keep-runs", action="store_true", help="a run folder for every case, not only failed ones")
+    camp.add_argument("--dry-run", action="store_true", help="write the case table only")
+    camp.add_argument("--resume", metavar="DIR", help="finish an interrupted campaign (its cases without a result)")
+    camp.add_argument("--quiet", action="store_true", help="no progress line")
+    camp.set_defaults(func=cmd_campaign)
 
     ports = sub.add_parser("ports", help="list serial ports with USB VID:PID and a guess at the board")
     ports.set_defaults(func=cmd_ports)

@@ -129,6 +129,7 @@ def fly_landing(link, rig: Rig, identity: dict, run: Run, *, progress: Progress 
     wall_s = time.perf_counter() - wall_start
 
     result.metrics = landing.metrics(plant)
+    result.plant_params, result.plant_initial = plant.params, plant.initial
     if flown is not plant and flown.rig_faults is not None and executive is not None:
         result.metrics["fault_lost_cycles"] = executive.outage_cycles
         if realtime and flown.link_faults_started:

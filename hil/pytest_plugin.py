@@ -2,7 +2,7 @@
 
 Registered through the `pytest11` entry point and dormant unless asked: it adds options and
 markers, and does nothing until a test requests one of its fixtures (`land`, `hil_session`,
-`hil_rig`) or uses one of its markers.
+`hil_rig`, `hil_campaign`) or uses one of its markers.
 
 - `--rig FILE|loopback|mil` (or HIL_RIG, or the `hil_rig` ini value) picks the rig at run time.
 - `hil_session` starts the rig's device once per --hil-session-scope; --hil-reset restarts it
@@ -11,6 +11,9 @@ markers, and does nothing until a test requests one of its fixtures (`land`, `hi
 - `land(scenario, seed=..., controller=..., criteria=..., timing=..., faults=..., expect="PASS")` flies one
   landing and returns its RunResult. A verdict other than `expect` is a *failure* whose message
   is the failing criteria; a run the rig could not complete (verdict ERROR) is an *error*.
+- `hil_campaign(scenario, runs=..., target=..., sweeps=..., expect="PASS")` flies a Monte Carlo
+  campaign on the chosen rig (--hil-workers N local processes, or --hil-scheduler ADDRESS) and
+  checks its verdict (docs/campaigns.md).
 - `@pytest.mark.requirement("ID", ...)` writes requirement ids to the JUnit report;
   `@pytest.mark.needs("realtime", ...)` skips, with the reason, where the rig lacks it.
 - JUnit properties per test: rig, device identity, image hash, scenario, seed, every metric,
@@ -156,6 +159,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hil-scenario", action="append", default=[],
                     help="scenario name or file for suites that parametrise over scenarios (repeatable; "
                          "default: every shipped scenario)")
+    group.addoption("--hil-workers", default=None, type=int,
+                    help="local worker processes for the hil_campaign fixture (default: one per CPU)")
+    group.addoption("--hil-scheduler", default=None,
+                    help="Dask scheduler address for the hil_campaign fixture (instead of local workers)")
     parser.addini("hil_rig", "rig for the land fixture when --rig and $HIL_RIG are not given", default="")
 
 
@@ -273,6 +280,44 @@ def land(request: pytest.FixtureRequest, hil_session, hil_rig: Rig, pytestconfig
             lines = result.failure_lines() or [f"verdict {result.verdict}"]
             head = f"{run.scenario.name} (seed {result.seed}) on {hil_rig.name}: {result.verdict}, expected {expect.upper()}"
             pytest.fail("\n".join([head] + [f"  {line}" for line in lines]), pytrace=False)
+        return result
+    return fly
+
+
+@pytest.fixture
+def hil_campaign(request: pytest.FixtureRequest, hil_rig: Rig, pytestconfig: pytest.Config):
+    """Fly a Monte Carlo campaign on the chosen rig: hil_campaign(scenario="nominal", runs=None,
+    target=0.99, confidence=0.95, sweeps=(), controller=None, seed=0, expect="PASS", **more)
+    -> CampaignResult (more: hil.campaign.fly_campaign's keywords). A campaign verdict other than
+    `expect` fails the test with its why line; INCONCLUSIVE or ERROR (the rig, not the
+    controller) is an error. Workers: --hil-workers N or --hil-scheduler ADDRESS."""
+    from hil.campaign import fly_campaign
+
+    state = pytestconfig.stash[_state_key]
+    out_root = _out_root(state, request)
+    count = [0]
+
+    def fly(scenario="nominal", *, expect: str | None = "PASS", **kwargs):
+        folder = out_root / (_folder_name(request.node.nodeid, count[0]) + "-campaign")
+        count[0] += 1
+        scheduler = pytestconfig.getoption("hil_scheduler")
+        kwargs.setdefault("workers", None if scheduler else pytestconfig.getoption("hil_workers"))
+        kwargs.setdefault("scheduler", scheduler)
+        kwargs.setdefault("quiet", True)
+        rig = hil_rig.source if hil_rig.source != "built-in" else hil_rig.name
+        try:
+            result = fly_campaign(scenario, rig=rig, out=folder, **kwargs)
+        except (HilError, ScenarioError) as exc:
+            raise RigTrouble(f"hil_campaign({scenario!r}): {exc}") from None
+        summary = result.summary
+        for name in ("verdict", "lower_bound", "cases", "passes", "failures", "invalid", "target", "confidence"):
+            request.node.user_properties.append((f"campaign.{name}", summary[name]))
+        request.node.user_properties.append(("campaign.folder", str(result.folder)))
+        if summary["verdict"] in ("ERROR", "INCONCLUSIVE"):
+            raise RigTrouble(f"campaign {summary['name']}: {summary['verdict']}: {summary['why']}")
+        if expect is not None and summary["verdict"] != expect.upper():
+            pytest.fail(f"campaign {summary['name']} on {hil_rig.name}: {summary['verdict']}, expected "
+                        f"{expect.upper()}: {summary['why']}", pytrace=False)
         return result
     return fly
 

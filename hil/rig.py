@@ -80,6 +80,9 @@ class Rig:
     relay_coil: int = 0             # the coil that powers the board (on: powered)
     relay_off_s: float = 0.5        # how long the power stays off
     relay_baudrate: int = 9600      # an RTU relay's line speed
+    # Campaigns on Dask (docs/campaigns.md): the worker resource a case on this rig needs, so
+    # cases go only to workers that advertise it (a bench board: its name, e.g. "bench-uno").
+    resource: str = ""
     controller: dict = field(default_factory=dict)  # config register overrides
     source: str = "built-in"
 
@@ -130,7 +133,7 @@ _TYPES = {"name": str, "description": str, "kind": str, "port": str, "baudrate":
           "abort_lateness_ms": float, "grace_s": float, "rt_priority": int, "pin_cpu": int,
           "link_retries": int, "link_max_misses": int, "phase_align": bool, "phase_margin_ms": float,
           "link_faults": tuple, "link_fault_seed": int, "reset": str, "relay": str, "relay_unit": int,
-          "relay_coil": int, "relay_off_s": float, "relay_baudrate": int}
+          "relay_coil": int, "relay_off_s": float, "relay_baudrate": int, "resource": str}
 
 
 def load_rig(path: str | Path) -> Rig:

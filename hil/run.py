@@ -177,6 +177,8 @@ class RunResult:
     interrupted: int = 0            # the signal that stopped it (SIGINT for Ctrl-C), or 0
     link_lost: dict | None = None   # plant time, flight phase and frame when the controller was lost
     faults: list = field(default_factory=list)   # each fault: applied or not, when, in which phase
+    plant_params: object = None     # the PlantParams and InitialConditions the plant flew (read back
+    plant_initial: object = None    # by a campaign: did every dispersed value reach the plant?)
 
     @property
     def passed(self) -> bool:
@@ -238,16 +240,8 @@ def criteria_for(scenario: Scenario) -> list[Criterion]:
 
 def load_faults_file(path: str | Path, max_time_s: float | None = None) -> tuple[Fault, ...]:
     """A faults file: TOML whose [[faults]] tables are a schedule (hil land --faults FILE)."""
-    import tomllib
     label = str(path)
-    try:
-        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{label}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{label}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{label}: malformed TOML: {exc}") from None
+    doc = read_toml(path)
     unknown = [k for k in doc if k != "faults"]
     if unknown:
         raise ConfigError(f"{label}: unknown field {unknown[0]} (a faults file holds [[faults]] tables)")
@@ -255,3 +249,17 @@ def load_faults_file(path: str | Path, max_time_s: float | None = None) -> tuple
         return parse_faults(doc.get("faults", []), label, max_time_s=max_time_s)
     except FaultError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def read_toml(path: str | Path) -> dict:
+    """A TOML file's document; ConfigError naming the file when it is missing, unreadable or malformed."""
+    import tomllib
+    label = str(path)
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{label}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{label}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{label}: malformed TOML: {exc}") from None

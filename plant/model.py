@@ -41,6 +41,7 @@ class Plant:
     def __init__(self, params: PlantParams, initial: InitialConditions,
                  rng: np.random.Generator) -> None:
         self.params = params
+        self.initial = initial   # what it was started from (a campaign reads dispersed values back)
         self._c = dynamics.constants(params)
         self._k = actuators.actuator_constants(params)
         self._plane = terrain(params.terrain)

@@ -227,3 +227,26 @@ def test_long(land):
     assert summary["verdict"] == "ERROR" and "interrupted" in summary["error"]
     report = (pytester.path / "report.html").read_text()
     assert "test_quick" in report
+
+
+CAMPAIGNS = """
+def test_sound_controller(hil_campaign):
+    result = hil_campaign("terminal-descent", runs=3, target=0.3)
+    assert result.summary["passes"] == 3
+
+def test_broken_controller(hil_campaign):
+    hil_campaign("terminal-descent", runs=2, target=0.3, controller={"td_enable": 0})
+"""
+
+
+def test_the_campaign_fixture_passes_a_sound_controller_and_fails_a_broken_one(pytester):
+    outcome = run(pytester, CAMPAIGNS, "--rig", "mil", "--hil-workers", "2", "--junitxml=junit.xml")
+    outcome.assert_outcomes(passed=1, failed=1)
+    text = outcome.stdout.str()
+    assert "campaign terminal-descent on mil: FAIL, expected PASS" in text and "below the target 0.3" in text
+    cases = {c.get("name"): case_properties(c) for c in junit(pytester).iter("testcase")}
+    sound = cases["test_sound_controller"]
+    assert sound["campaign.verdict"] == "PASS" and sound["campaign.cases"] == "3"
+    assert float(sound["campaign.lower_bound"]) > 0.3
+    assert (Path(sound["campaign.folder"]) / "report.html").is_file()
+    assert cases["test_broken_controller"]["campaign.verdict"] == "FAIL"

@@ -101,3 +101,15 @@ def write_page(path: Path, title: str, body: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(document(title, body), encoding="utf-8")
     return path
+
+
+def folder_link(folder: Path, page_dir: Path, text: str) -> str:
+    """A link from the page to a run folder, relative (to its report.html when it has one)."""
+    import os
+    from urllib.parse import quote
+    target = folder / "report.html" if (folder / "report.html").is_file() else folder
+    try:
+        href = quote(Path(os.path.relpath(target.resolve(), page_dir.resolve())).as_posix())
+    except ValueError:   # another drive (Windows): no relative path exists
+        href = target.resolve().as_uri()
+    return f'<a href="{esc(href)}">{esc(text)}</a>'

@@ -7,16 +7,13 @@ skips follow, collapsed, so the page opens on what needs looking at.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
-from urllib.parse import quote
 
 from hil.metrics import format_value
 from hil.report.figure import landing_columns, landing_figure
 from hil.report.landing import criteria_table, is_realtime, key_timing_figures, timing_section
-from hil.report.page import badge, esc, key_value_table, table, write_page
-from hil.report.run_page import REPORT_FILE
+from hil.report.page import badge, esc, folder_link, key_value_table, table, write_page
 
 OUTCOMES = ("failed", "error", "passed", "skipped")   # the order sections appear in
 OPEN_OUTCOMES = ("failed", "error")
@@ -89,12 +86,7 @@ def _folder_link(result, page_dir: Path) -> str:
     if result is None or result.out_dir is None:
         return ""
     folder = Path(result.out_dir)
-    target = folder / REPORT_FILE if (folder / REPORT_FILE).is_file() else folder
-    try:
-        href = quote(Path(os.path.relpath(target.resolve(), page_dir.resolve())).as_posix())
-    except ValueError:   # another drive (Windows): no relative path exists
-        href = target.resolve().as_uri()
-    return f'<a href="{esc(href)}">{esc(folder.name)}</a>'
+    return folder_link(folder, page_dir, folder.name)
 
 
 def _test_section(entry: dict, anchor: str) -> str:

@@ -1,0 +1,131 @@
+"""The coordinator: hand out the cases that have no result yet, store each as it comes back.
+
+A few more cases than workers are in flight at a time, so Ctrl-C or a sequential-test decision
+wastes little. A case whose worker was lost (a dead process, a task that raised) is handed out
+again up to the attempt limit and then recorded as an ERROR result, so the campaign still ends
+with one result per case; a landing that came back is never flown again.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+
+from hil.campaign import stats
+from hil.campaign.store import Store
+from hil.campaign.worker import Job
+from hil.errors import HilError
+from hil.run import ERROR, FAIL, PASS
+
+IN_FLIGHT_PER_SLOT = 2
+POLL_S = 0.5
+RIG_BROKEN_AFTER = 5     # cases in a row that ended in rig errors: stop, the rig is broken
+
+
+class RigBroken(HilError):
+    """Case after case could not be flown: the campaign stops (resumable) instead of burning through."""
+
+
+def execute(store: Store, jobs: dict[int, Job], engine, *, max_attempts: int, progress,
+            sprt: stats.Sprt | None = None) -> tuple[str | None, int] | None:
+    """Fly every job without a result. Returns the SPRT decision (verdict, cases used) when the
+    sequential test stopped the campaign early, else None."""
+    done = store.done_ids()
+    pending = deque(sorted(set(jobs) - done))
+    attempts: dict[int, int] = {}
+    inflight: dict = {}
+    rig_errors_in_row = 0
+    decision = _sprt_decision(store, sprt, len(jobs)) if sprt else None
+    try:
+        while (pending or inflight) and not (decision and decision[0]):
+            while pending and len(inflight) < engine.slots * IN_FLIGHT_PER_SLOT:
+                case = pending.popleft()
+                attempts[case] = attempts.get(case, 0) + 1
+                inflight[engine.submit(jobs[case], attempts[case])] = case
+            for future in engine.wait(list(inflight), POLL_S):
+                case = inflight.pop(future)
+                try:
+                    outcome = future.result()
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - a lost worker or a crash in it: recorded
+                    line = f"worker failed: {_first_line(exc)}"
+                    engine.lost(exc)
+                    if attempts[case] < max_attempts:
+                        store.note_attempt(case, attempts[case], line, None)
+                        pending.appendleft(case)
+                        continue
+                    outcome = {"verdict": ERROR, "metrics": {}, "failed": [], "error": line, "readback": {},
+                               "attempts": attempts[case], "worker": None, "wall_s": 0.0, "folder": None}
+                store.record(case, outcome)
+                progress.update(outcome)
+                rig_errors_in_row = 0 if outcome["verdict"] in (PASS, FAIL) else rig_errors_in_row + 1
+                if rig_errors_in_row >= RIG_BROKEN_AFTER:
+                    raise RigBroken(f"{rig_errors_in_row} cases in a row could not be flown (last: "
+                                    f"{outcome['error']}); fix the rig, then resume")
+            if sprt:
+                decision = _sprt_decision(store, sprt, len(jobs))
+    except BaseException:
+        engine.close(cancel=True)
+        raise
+    engine.close(cancel=bool(inflight))
+    return decision if sprt else None
+
+
+def _sprt_decision(store: Store, sprt: stats.Sprt, total: int) -> tuple[str | None, int]:
+    """Wald's test over the longest run of finished cases from case 0 (in case order, whatever
+    order they finished in: that keeps the test valid). Invalid cases stop the prefix."""
+    results = store.results()
+    outcomes = []
+    for case in range(total):
+        r = results.get(case)
+        if r is None or r["verdict"] not in (PASS, FAIL):
+            break
+        outcomes.append(r["verdict"] == PASS)
+    return sprt.decide(outcomes)
+
+
+class Progress:
+    """Cases done and failed, and an ETA: a tqdm bar on a terminal, a line per tenth otherwise."""
+
+    def __init__(self, total: int, already: int, *, quiet: bool = False, stream=sys.stderr) -> None:
+        self.total, self.done, self.failed, self.invalid = total, already, 0, 0
+        self.quiet = quiet
+        self.stream = stream
+        self.started = time.monotonic()
+        self.flown = 0
+        self.next_line = already + max(1, total // 10)
+        self.bar = None
+        if not quiet and stream.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, initial=already, unit="case", file=stream, dynamic_ncols=True,
+                            desc="campaign")
+
+    def update(self, outcome: dict) -> None:
+        self.done += 1
+        self.flown += 1
+        self.failed += outcome["verdict"] == FAIL
+        self.invalid += outcome["verdict"] not in (PASS, FAIL)
+        if self.bar is not None:
+            self.bar.set_postfix(failed=self.failed, invalid=self.invalid, refresh=False)
+            self.bar.update(1)
+        elif not self.quiet and (self.done >= self.next_line or self.done == self.total):
+            self.next_line = self.done + max(1, self.total // 10)
+            print(f"  {self.done}/{self.total} cases, {self.failed} failed, {self.invalid} invalid, "
+                  f"ETA {self.eta()}", file=self.stream, flush=True)
+
+    def eta(self) -> str:
+        if not self.flown:
+            return "unknown"
+        left = (time.monotonic() - self.started) / self.flown * (self.total - self.done)
+        return f"{left:.0f} s" if left < 120 else f"{left / 60:.1f} min"
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if not isinstance(exc, HilError) else text.splitlines()[0]
