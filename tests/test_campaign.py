@@ -127,6 +127,17 @@ def test_a_value_that_does_not_reach_the_plant_fails_the_campaign(tmp_path):
     assert sorted(row["readback"]["controller.kp_vz"] for row in result.cases) == [2.5, 2.5, 3.5, 3.5]
 
 
+def test_the_sequential_test_stops_the_campaign_once_it_has_decided(tmp_path):
+    from hil.campaign.stats import Sprt
+    needed = Sprt(0.5, 0.95).passes_needed()
+    result = fly_campaign(SHORT, runs=needed + 6, rig="mil", workers=2, out=tmp_path / "c", target=0.5,
+                          sprt=True, quiet=True)
+    s = result.summary
+    assert s["verdict"] == "PASS" and s["sprt"]["decision"] == "PASS", s["why"]
+    assert s["sprt"]["n_used"] == needed and s["completeness"]["ok"] and s["completeness"]["needed"] == needed
+    assert needed <= s["flown"] < needed + 6          # the cases after the decision were not all flown
+
+
 # -- losing nothing --------------------------------------------------------------------------------
 
 def test_ctrl_c_leaves_a_campaign_that_resume_finishes_without_flying_a_case_twice(tmp_path):
