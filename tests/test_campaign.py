@@ -194,7 +194,7 @@ def test_a_rig_error_is_retried_on_a_fresh_device(tmp_path):
     marker = tmp_path / "died-once"
     wrapper = tmp_path / "sil-dies-once.sh"
     program = ROOT / "firmware" / "build" / "host" / "skycrane-sil"
-    wrapper.write_text(f'#!/bin/sh\nif [ ! -e "{marker}" ]; then touch "{marker}"; exec timeout -s KILL 1 "{program}"; fi\n'
+    wrapper.write_text(f'#!/bin/sh\nif [ ! -e "{marker}" ]; then touch "{marker}"; exec timeout -s KILL 0.3 "{program}"; fi\n'
                        f'exec "{program}"\n')
     wrapper.chmod(0o755)
     rig = write_rig(tmp_path, f'name = "flaky-sil"\nkind = "sil"\nfirmware_dir = "{ROOT / "firmware"}"\n'
@@ -202,7 +202,7 @@ def test_a_rig_error_is_retried_on_a_fresh_device(tmp_path):
     result = fly_campaign(SHORT, runs=1, rig=rig, workers=1, out=tmp_path / "c", target=0.01, quiet=True)
     row = result.cases[0]
     assert row["verdict"] == "PASS" and row["attempts"] == 2, row
-    assert result.summary["retries"] and "exited with code -9" in result.summary["retries"][0]["error"]
+    assert result.summary["retries"] and "-9" in result.summary["retries"][0]["error"]
 
 
 # -- bad input: one line, exit 2, nothing flown ------------------------------------------------
