@@ -25,7 +25,7 @@ from pathlib import Path
 from hil.campaign import stats
 from hil.campaign.engine import DaskCluster, LocalPool, build_firmware
 from hil.campaign.execute import Progress, execute
-from hil.campaign.outcome import summarise, write_outputs
+from hil.campaign.outcome import replay_command, summarise, write_outputs
 from hil.campaign.plan import Campaign, Case, Sweep, cases, describe, parse_sweep, with_dispersions
 from hil.campaign.store import DB_FILE, Store
 from hil.campaign.worker import Job
@@ -74,19 +74,19 @@ def fly_campaign(scenario: str = "nominal", *, runs: int | None = None, rig: str
     number a zero-failure campaign needs to reach the target. `sweeps`: "kp_vz=2:6:5" texts or
     Sweeps. `rig` must name the same rig on every Dask worker. Bad input raises ConfigError
     before anything is written."""
+    extra = _dispersions_file(dispersions)
     plan = plan_campaign(scenario, runs=runs, seed=seed, target=target, confidence=confidence, sweeps=sweeps,
-                         dispersions=dispersions, controller=controller, criteria=criteria, sprt=sprt)
+                         dispersions_table=extra, dispersions_label=str(dispersions), controller=controller,
+                         criteria=criteria, sprt=sprt)
     rig_obj = resolve_rig(str(rig))
     resource = rig_obj.resource if resource is None else resource
     _check_pool(rig_obj, workers, scheduler)
-    if not scheduler:
-        build_firmware(rig_obj)
-    engine = _engine(workers, scheduler, resource, str(rig))
+    engine = _engine(workers, scheduler, resource, rig_obj, str(rig))
     try:
         folder = _new_folder(out, plan)
         store = Store(folder)
         table = cases(plan)
-        store.write_plan(_meta(plan, scenario, dispersions, criteria, str(rig), resource, retries, keep_runs), table)
+        store.write_plan(_meta(plan, scenario, extra, str(rig), resource, retries, keep_runs), table)
         if on_plan:
             on_plan(plan, engine, folder)
         if dry_run:
@@ -96,7 +96,7 @@ def fly_campaign(scenario: str = "nominal", *, runs: int | None = None, rig: str
             _write_table_only(folder, store)
             store.close()
             return result
-        return _fly(store, folder, plan, table, engine, str(rig), retries, keep_runs, quiet)
+        return _fly(store, folder, plan, table, engine, rig_obj, str(rig), retries, keep_runs, quiet)
     except BaseException:
         engine.close(cancel=True)
         raise
@@ -110,11 +110,7 @@ def resume_campaign(folder: str | Path, *, workers: int | None = None, scheduler
         raise ConfigError(f"{folder}: no campaign to resume ({DB_FILE} not found)")
     store = Store(folder)
     meta = store.meta()
-    spec = meta["campaign"]
-    plan = plan_campaign(spec["scenario_ref"], runs=spec["runs"], seed=spec["seed"], target=spec["target"],
-                         confidence=spec["confidence"], sweeps=[Sweep(p, tuple(v)) for p, v in spec["sweeps"]],
-                         dispersions_table=spec["dispersions_table"], controller=spec["controller"],
-                         criteria_rows=spec["criteria"], sprt=spec["sprt"], name=spec["name"])
+    plan = stored_plan(meta["campaign"])
     table = cases(plan)
     stored = store.case_rows()
     if [(c.index, c.point, c.draw, c.seed, dict(c.inputs)) for c in table] != stored:
@@ -122,11 +118,12 @@ def resume_campaign(folder: str | Path, *, workers: int | None = None, scheduler
                           "(its case table differs); start a new campaign")
     rig_obj = resolve_rig(meta["rig"])
     _check_pool(rig_obj, workers, scheduler)
-    engine = _engine(workers, scheduler, meta["resource"], meta["rig"])
+    engine = _engine(workers, scheduler, meta["resource"], rig_obj, meta["rig"])
     if on_plan:
         on_plan(plan, engine, folder)
     try:
-        return _fly(store, folder, plan, table, engine, meta["rig"], meta["retries"], meta["keep_runs"], quiet)
+        return _fly(store, folder, plan, table, engine, rig_obj, meta["rig"], meta["retries"], meta["keep_runs"],
+                    quiet)
     except BaseException:
         engine.close(cancel=True)
         raise
@@ -146,26 +143,37 @@ def replay_run(folder: str | Path, case: int, out: str | Path | None = None):
         store.close()
     if case not in rows:
         raise ConfigError(f"--case {case}: campaign {folder} has cases 0 to {len(rows) - 1}")
-    plan = plan_campaign(spec["scenario_ref"], runs=spec["runs"], seed=spec["seed"], target=spec["target"],
-                         confidence=spec["confidence"], sweeps=[Sweep(p, tuple(v)) for p, v in spec["sweeps"]],
-                         dispersions_table=spec["dispersions_table"], controller=spec["controller"],
-                         criteria_rows=spec["criteria"], sprt=spec["sprt"], name=spec["name"])
     index, point, draw, seed, inputs = rows[case]
-    run = plan.run_for(Case(index, point, draw, seed, tuple(inputs.items())),
-                       Outputs(folder=Path(out) if out else folder / CASES_DIR / f"case-{case:05d}", replace=True))
+    run = stored_plan(spec).run_for(Case(index, point, draw, seed, tuple(inputs.items())),
+                                    Outputs(folder=Path(out) if out else case_folder(folder, case), replace=True))
     return run, meta["rig"]
+
+
+def case_folder(folder: Path, case: int) -> Path:
+    """Where a case's run folder goes in its campaign folder."""
+    return Path(folder) / CASES_DIR / f"case-{case:05d}"
 
 
 # -- planning -----------------------------------------------------------------------------------------
 
+def stored_plan(spec: dict) -> Campaign:
+    """The Campaign a campaign database describes (to resume it, or to fly one case again)."""
+    return plan_campaign(spec["scenario_ref"], runs=spec["runs"], seed=spec["seed"], target=spec["target"],
+                         confidence=spec["confidence"], sweeps=[Sweep(p, tuple(v)) for p, v in spec["sweeps"]],
+                         dispersions_table=spec["dispersions_table"], controller=spec["controller"],
+                         criteria_rows=spec["criteria"], sprt=spec["sprt"], name=spec["name"])
+
+
 def plan_campaign(scenario, *, runs=None, seed=0, target=0.99, confidence=0.95, sweeps=(), dispersions=None,
-                  dispersions_table=None, controller=None, criteria=None, criteria_rows=None, sprt=False,
-                  name="") -> Campaign:
-    """A checked Campaign from names, files and texts (ConfigError naming what is wrong)."""
+                  dispersions_table=None, dispersions_label="dispersions", controller=None, criteria=None,
+                  criteria_rows=None, sprt=False, name="") -> Campaign:
+    """A checked Campaign from names, files and texts (ConfigError naming what is wrong).
+    `dispersions`: a --dispersions file; `dispersions_table`: its table, already read."""
     loaded = load_scenario(str(scenario))
-    table = dispersions_table if dispersions_table is not None else _dispersions_file(dispersions)
-    if table:
-        loaded = with_dispersions(loaded, table, str(dispersions or "dispersions"))
+    if dispersions_table is None:
+        dispersions_table, dispersions_label = _dispersions_file(dispersions), str(dispersions)
+    if dispersions_table:
+        loaded = with_dispersions(loaded, dispersions_table, dispersions_label)
     parsed = tuple(s if isinstance(s, Sweep) else parse_sweep(s, loaded) for s in sweeps)
     paths = [s.path for s in parsed]
     twice = {p for p in paths if paths.count(p) > 1} | (set(paths) & set(loaded.dispersions))
@@ -194,7 +202,7 @@ def _dispersions_file(path) -> dict:
     return doc.get("dispersions", {})
 
 
-def _meta(plan: Campaign, scenario_ref, dispersions, criteria, rig_ref, resource, retries, keep) -> dict:
+def _meta(plan: Campaign, scenario_ref, dispersions_table: dict, rig_ref, resource, retries, keep) -> dict:
     ref = str(scenario_ref)
     if ref.endswith(".toml") or "/" in ref or os.sep in ref:
         ref = str(Path(ref).resolve())            # a file: found again from any folder
@@ -202,7 +210,7 @@ def _meta(plan: Campaign, scenario_ref, dispersions, criteria, rig_ref, resource
     spec = {"name": plan.name, "scenario_ref": ref, "scenario_name": plan.scenario.name, "runs": plan.runs,
             "seed": plan.seed, "target": plan.target, "confidence": plan.confidence,
             "sweeps": [[s.path, list(s.values)] for s in plan.sweeps], "controller": dict(plan.controller),
-            "criteria": criteria_rows, "sprt": plan.sprt, "dispersions_table": _dispersions_file(dispersions),
+            "criteria": criteria_rows, "sprt": plan.sprt, "dispersions_table": dispersions_table,
             "dispersion_text": {p: describe(d) for p, d in sorted(plan.scenario.dispersions.items())}}
     return {"campaign": spec, "rig": rig_ref, "resource": resource, "retries": retries, "keep_runs": keep}
 
@@ -217,7 +225,8 @@ def _check_pool(rig: Rig, workers: int | None, scheduler: str | None) -> None:
                           "several boards: one Dask worker each, docs/campaigns.md)")
 
 
-def _engine(workers, scheduler, resource, rig_ref):
+def _engine(workers, scheduler, resource, rig: Rig, rig_ref: str):
+    """The local pool (the firmware built here first) or the Dask cluster (built on each worker)."""
     if scheduler:
         cluster = DaskCluster(scheduler, resource or "")
         try:
@@ -226,6 +235,7 @@ def _engine(workers, scheduler, resource, rig_ref):
             cluster.close()
             raise
         return cluster
+    build_firmware(rig)
     return LocalPool(workers or os.cpu_count() or 1)
 
 
@@ -243,14 +253,14 @@ def _new_folder(out, plan: Campaign) -> Path:
     return folder
 
 
-def _fly(store: Store, folder: Path, plan: Campaign, table: list[Case], engine, rig_ref: str, retries: int,
-         keep: bool, quiet: bool) -> CampaignResult:
+def _fly(store: Store, folder: Path, plan: Campaign, table: list[Case], engine, rig: Rig, rig_ref: str,
+         retries: int, keep: bool, quiet: bool) -> CampaignResult:
     """Fly the cases without a result, then judge and write the outputs (also after Ctrl-C or a
     broken rig: whatever finished is summarised; the error still propagates)."""
     paths = tuple(k for k, _ in table[0].inputs) if table else ()
-    rig = resolve_rig(rig_ref) if isinstance(engine, LocalPool) else rig_ref
-    jobs = {c.index: Job(c.index, plan.run_for(c), rig, paths, retries,
-                         str(folder / CASES_DIR / f"case-{c.index:05d}"), keep) for c in table}
+    flown_on = rig if isinstance(engine, LocalPool) else rig_ref     # a Dask worker reads its own rig file
+    jobs = {c.index: Job(c.index, plan.run_for(c), flown_on, paths, retries, str(case_folder(folder, c.index)), keep)
+            for c in table}
     progress = Progress(len(table), len(store.done_ids()), quiet=quiet)
     started = time.perf_counter()
     decision = None
@@ -263,8 +273,6 @@ def _fly(store: Store, folder: Path, plan: Campaign, table: list[Case], engine, 
         progress.close()
         wall = time.perf_counter() - started + store.wall_before()
         store.set_meta("wall_s", wall)
-        if decision is not None:
-            store.set_meta("sprt_decision", list(decision))
         summary, rows = summarise(store, folder, decision, wall_s=wall, engine=engine.name,
                                   workers=engine.slots, flown_now=progress.flown)
         write_outputs(folder, summary, rows)
@@ -285,4 +293,4 @@ def _write_table_only(folder: Path, store: Store) -> None:
         writer.writerow(["case", "point", "draw", "seed", *inputs, "replay"])
         for case, point, draw, seed, values in rows:
             writer.writerow([case, point, draw, seed, *(repr(values.get(k, "")) for k in inputs),
-                             f"hil land --campaign {folder} --case {case}"])
+                             replay_command(folder, case)])

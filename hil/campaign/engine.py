@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import weakref
 import time
 from concurrent import futures as cf
 from concurrent.futures.process import BrokenProcessPool
@@ -37,21 +38,25 @@ class LocalPool:
         self.workers = workers
         self.slots = workers
         self._pool = self._new_pool()
+        self._pool_of = weakref.WeakKeyDictionary()   # future -> the pool it was submitted to
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                       initializer=_local_worker_start)
 
     def submit(self, job: Job, attempt: int):
-        return self._pool.submit(fly_case, job)
+        future = self._pool.submit(fly_case, job)
+        self._pool_of[future] = self._pool
+        return future
 
     def wait(self, pending, timeout: float):
         done, _ = cf.wait(pending, timeout=timeout, return_when=cf.FIRST_COMPLETED)
         return done
 
-    def lost(self, exc: BaseException) -> bool:
-        """A worker process died: every case in flight is lost and the pool must be made again."""
-        if isinstance(exc, BrokenProcessPool):
+    def lost(self, future, exc: BaseException) -> bool:
+        """A worker process died: every case in flight on that pool is lost, and the pool is made
+        again once (the other futures of the broken pool report the same death later)."""
+        if isinstance(exc, BrokenProcessPool) and self._pool_of.get(future) is self._pool:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
             return True
@@ -119,7 +124,7 @@ class DaskCluster:
                 return done
             time.sleep(0.01)
 
-    def lost(self, exc: BaseException) -> bool:
+    def lost(self, future, exc: BaseException) -> bool:
         return False     # the scheduler already re-ran the case elsewhere as long as it could
 
     def describe(self) -> str:

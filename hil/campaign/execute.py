@@ -30,59 +30,56 @@ class RigBroken(HilError):
 def execute(store: Store, jobs: dict[int, Job], engine, *, max_attempts: int, progress,
             sprt: stats.Sprt | None = None) -> tuple[str | None, int] | None:
     """Fly every job without a result. Returns the SPRT decision (verdict, cases used) when the
-    sequential test stopped the campaign early, else None."""
-    done = store.done_ids()
-    pending = deque(sorted(set(jobs) - done))
+    sequential test stopped the campaign early, else None. The engine is closed when all are
+    flown; on an exception the caller closes it."""
+    verdicts = {case: r["verdict"] for case, r in store.results().items()}
+    pending = deque(sorted(set(jobs) - set(verdicts)))
     attempts: dict[int, int] = {}
     inflight: dict = {}
     rig_errors_in_row = 0
-    decision = _sprt_decision(store, sprt, len(jobs)) if sprt else None
-    try:
-        while (pending or inflight) and not (decision and decision[0]):
-            while pending and len(inflight) < engine.slots * IN_FLIGHT_PER_SLOT:
-                case = pending.popleft()
-                attempts[case] = attempts.get(case, 0) + 1
-                inflight[engine.submit(jobs[case], attempts[case])] = case
-            for future in engine.wait(list(inflight), POLL_S):
-                case = inflight.pop(future)
-                try:
-                    outcome = future.result()
-                except KeyboardInterrupt:
-                    raise
-                except BaseException as exc:  # noqa: BLE001 - a lost worker or a crash in it: recorded
-                    line = f"worker failed: {_first_line(exc)}"
-                    engine.lost(exc)
-                    if attempts[case] < max_attempts:
-                        store.note_attempt(case, attempts[case], line, None)
-                        pending.appendleft(case)
-                        continue
-                    outcome = {"verdict": ERROR, "metrics": {}, "failed": [], "error": line, "readback": {},
-                               "attempts": attempts[case], "worker": None, "wall_s": 0.0, "folder": None}
-                store.record(case, outcome)
-                progress.update(outcome)
-                rig_errors_in_row = 0 if outcome["verdict"] in (PASS, FAIL) else rig_errors_in_row + 1
-                if rig_errors_in_row >= RIG_BROKEN_AFTER:
-                    raise RigBroken(f"{rig_errors_in_row} cases in a row could not be flown (last: "
-                                    f"{outcome['error']}); fix the rig, then resume")
-            if sprt:
-                decision = _sprt_decision(store, sprt, len(jobs))
-    except BaseException:
-        engine.close(cancel=True)
-        raise
+    decision = _sprt_decision(verdicts, sprt, len(jobs)) if sprt else None
+    while (pending or inflight) and not (decision and decision[0]):
+        while pending and len(inflight) < engine.slots * IN_FLIGHT_PER_SLOT:
+            case = pending.popleft()
+            attempts[case] = attempts.get(case, 0) + 1
+            inflight[engine.submit(jobs[case], attempts[case])] = case
+        for future in engine.wait(list(inflight), POLL_S):
+            case = inflight.pop(future)
+            try:
+                outcome = future.result()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a lost worker or a crash in it: recorded
+                line = f"worker failed: {_first_line(exc)}"
+                engine.lost(future, exc)
+                if attempts[case] < max_attempts:
+                    store.note_attempt(case, attempts[case], line, None)
+                    pending.appendleft(case)
+                    continue
+                outcome = {"verdict": ERROR, "metrics": {}, "failed": [], "error": line, "readback": {},
+                           "attempts": attempts[case], "worker": None, "wall_s": 0.0, "folder": None}
+            if store.record(case, outcome):
+                verdicts[case] = outcome["verdict"]
+            progress.update(outcome)
+            rig_errors_in_row = 0 if outcome["verdict"] in (PASS, FAIL) else rig_errors_in_row + 1
+            if rig_errors_in_row >= RIG_BROKEN_AFTER:
+                raise RigBroken(f"{rig_errors_in_row} cases in a row could not be flown (last: "
+                                f"{outcome['error']}); fix the rig, then resume")
+        if sprt:
+            decision = _sprt_decision(verdicts, sprt, len(jobs))
     engine.close(cancel=bool(inflight))
     return decision if sprt else None
 
 
-def _sprt_decision(store: Store, sprt: stats.Sprt, total: int) -> tuple[str | None, int]:
+def _sprt_decision(verdicts: dict[int, str], sprt: stats.Sprt, total: int) -> tuple[str | None, int]:
     """Wald's test over the longest run of finished cases from case 0 (in case order, whatever
     order they finished in: that keeps the test valid). Invalid cases stop the prefix."""
-    results = store.results()
     outcomes = []
     for case in range(total):
-        r = results.get(case)
-        if r is None or r["verdict"] not in (PASS, FAIL):
+        verdict = verdicts.get(case)
+        if verdict not in (PASS, FAIL):
             break
-        outcomes.append(r["verdict"] == PASS)
+        outcomes.append(verdict == PASS)
     return sprt.decide(outcomes)
 
 

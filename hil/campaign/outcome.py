@@ -88,7 +88,7 @@ def summarise(store: Store, folder: Path | str, decision: tuple | None = None, *
     names = [m.name for m in metric_table.METRICS]
     campaign = {
         "name": spec["name"], "scenario": spec["scenario_name"], "rig": meta.get("rig"), "engine": engine,
-        "workers": workers, "seed": spec["seed"], "cases": len(store.case_rows()), "runs_per_point": spec["runs"],
+        "workers": workers, "seed": spec["seed"], "cases": completeness["cases"], "runs_per_point": spec["runs"],
         "target": spec["target"], "confidence": spec["confidence"],
         "runs_needed": stats.runs_needed(spec["target"], spec["confidence"]),
         "flown": len(rows), "flown_now": flown_now, "passes": passes, "failures": failures, "invalid": invalid,

@@ -102,10 +102,9 @@ def fly_case(job: Job) -> dict:
     if result is None or result.verdict not in (PASS, FAIL):
         verdict = ERROR if result is None else result.verdict
         return _outcome(job, verdict, {}, [], tries[-1][0], {}, len(tries), worker, 0.0, None, tries[:-1])
-    retried = tries
     outcome = _outcome(job, result.verdict, result.metrics, [row["metric"] for row in result.failed_criteria()],
-                       None, {p: read_back(result, p) for p in job.paths}, len(retried) + 1, worker,
-                       result.summary.get("wall_time_s", 0.0), None, retried)
+                       None, {p: read_back(result, p) for p in job.paths}, len(tries) + 1, worker,
+                       result.summary.get("wall_time_s", 0.0), None, tries)
     if job.folder:
         outcome["folder"] = _keep_folder(job, session, result, realtime)
     return outcome
