@@ -189,12 +189,14 @@ def test_a_killed_worker_process_loses_no_case(tmp_path):
 
 
 def test_a_rig_error_is_retried_on_a_fresh_device(tmp_path):
-    """The SIL firmware dies mid-flight the first time it starts: the case is flown again on a
-    fresh process and the attempt is recorded."""
-    marker = tmp_path / "died-once"
+    """The SIL firmware dies mid-flight the first time a worker starts it (the second start: the
+    campaign starts the rig once itself before flying): the case is flown again on a fresh
+    process and the attempt is recorded."""
+    starts = tmp_path / "starts"
     wrapper = tmp_path / "sil-dies-once.sh"
     program = ROOT / "firmware" / "build" / "host" / "skycrane-sil"
-    wrapper.write_text(f'#!/bin/sh\nif [ ! -e "{marker}" ]; then touch "{marker}"; exec timeout -s KILL 0.3 "{program}"; fi\n'
+    wrapper.write_text(f'#!/bin/sh\necho x >> "{starts}"\n'
+                       f'if [ "$(wc -l < "{starts}")" -eq 2 ]; then exec timeout -s KILL 0.3 "{program}"; fi\n'
                        f'exec "{program}"\n')
     wrapper.chmod(0o755)
     rig = write_rig(tmp_path, f'name = "flaky-sil"\nkind = "sil"\nfirmware_dir = "{ROOT / "firmware"}"\n'
@@ -227,6 +229,14 @@ def test_bad_input_is_one_line_and_flies_nothing(tmp_path, capsys, monkeypatch, 
     captured = capsys.readouterr()
     assert_one_line_error(subprocess.CompletedProcess([], code, captured.out, captured.err), fragment)
     assert not (out / DB_FILE).exists()
+
+
+def test_a_rig_that_does_not_start_is_one_line_before_anything_is_written(tmp_path, capsys):
+    rig = write_rig(tmp_path, 'name = "b"\nkind = "serial"\nport = "/dev/ttyNOPE0"\ntimeout_s = 0.2\n')
+    code = main(["campaign", "--runs", "3", "--rig", str(rig), "--workers", "1", "--out", str(tmp_path / "c")])
+    captured = capsys.readouterr()
+    assert_one_line_error(subprocess.CompletedProcess([], code, captured.out, captured.err), "/dev/ttyNOPE0")
+    assert not (tmp_path / "c").exists()
 
 
 def test_a_dispersion_naming_no_parameter_is_refused(tmp_path):

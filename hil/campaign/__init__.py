@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from hil.campaign import stats
-from hil.campaign.engine import DaskCluster, LocalPool, build_firmware
+from hil.campaign.engine import DaskCluster, LocalPool, start_once
 from hil.campaign.execute import Progress, execute
 from hil.campaign.outcome import replay_command, summarise, write_outputs
 from hil.campaign.plan import Campaign, Case, Sweep, cases, describe, parse_sweep, with_dispersions
@@ -226,7 +226,8 @@ def _check_pool(rig: Rig, workers: int | None, scheduler: str | None) -> None:
 
 
 def _engine(workers, scheduler, resource, rig: Rig, rig_ref: str):
-    """The local pool (the firmware built here first) or the Dask cluster (built on each worker)."""
+    """The Dask cluster (the rig started once on each worker that may fly it) or the local pool
+    (the rig started once here first)."""
     if scheduler:
         cluster = DaskCluster(scheduler, resource or "")
         try:
@@ -235,7 +236,7 @@ def _engine(workers, scheduler, resource, rig: Rig, rig_ref: str):
             cluster.close()
             raise
         return cluster
-    build_firmware(rig)
+    start_once(rig)
     return LocalPool(workers or os.cpu_count() or 1)
 
 

@@ -141,23 +141,24 @@ class DaskCluster:
 
 
 def probe_rig(rig_ref: str) -> str | None:
-    """Run on a Dask worker before any case flies: None, or why this worker cannot fly the rig."""
+    """Run on a Dask worker before any case flies: None, or why this worker cannot fly the rig
+    (its rig file, its firmware build, its port and device)."""
     from hil.errors import HilError
     from hil.rig import resolve_rig
     try:
-        build_firmware(resolve_rig(rig_ref))
+        start_once(resolve_rig(rig_ref))
     except HilError as exc:
         return str(exc)
     return None
 
 
-def build_firmware(rig) -> None:
-    """Build the rig's firmware once before any case flies, so a build that fails is one error
-    before the campaign rather than a failed start in every worker."""
-    from hil.devices import device_for
-    build = getattr(device_for(rig), "build", None)
-    if build is not None:
-        build()
+def start_once(rig) -> None:
+    """Start the rig's device once and identify it before any case flies (its firmware built on
+    the way), so a build that fails, a missing port or a silent or foreign device is one error
+    before the campaign rather than a rig error in every case."""
+    from hil.session import Session
+    with Session(rig):
+        pass
 
 
 def _first_line(exc: BaseException) -> str:
