@@ -149,15 +149,16 @@ def cmd_campaign(args) -> int:
         print(f"  campaign folder {folder}", flush=True)
 
     if args.resume:
-        result = resume_campaign(args.resume, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet,
-                                 on_plan=announce)
+        result = resume_campaign(args.resume, workers=args.workers, scheduler=args.scheduler, engine=args.engine,
+                                 chunk=args.chunk, quiet=args.quiet, on_plan=announce)
     else:
         result = fly_campaign(args.scenario, runs=args.runs, rig=args.rig, workers=args.workers,
                               scheduler=args.scheduler, resource=args.resource, seed=args.seed, out=args.out,
                               target=args.target, confidence=args.confidence, sweeps=args.sweep,
                               dispersions=args.dispersions, controller=controller_overrides(args.controller),
                               criteria=args.criteria, sprt=args.sprt, retries=args.retries,
-                              keep_runs=args.keep_runs, dry_run=args.dry_run, quiet=args.quiet, on_plan=announce)
+                              keep_runs=args.keep_runs, dry_run=args.dry_run, quiet=args.quiet,
+                              engine=args.engine or "case", chunk=args.chunk, on_plan=announce)
     if args.dry_run:
         print(f"dry run: {result.summary['cases']} cases planned in {result.folder}/campaign.db and cases.csv; "
               f"fly them with: hil campaign --resume {result.folder}")
@@ -439,6 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
     camp.add_argument("--workers", type=_positive_int, help="local worker processes (default: one per CPU)")
     camp.add_argument("--scheduler", metavar="ADDRESS", help="fly on a Dask cluster, e.g. tcp://10.0.0.5:8786")
     camp.add_argument("--resource", help="Dask worker resource each case needs (default: the rig file's)")
+    camp.add_argument("--engine", choices=("case", "batch"),
+                      help="case: one landing per task (the default); batch: chunks of cases at once on the "
+                           "vectorised MIL plant, rig mil only, no faults (docs/batch.md); --resume keeps the "
+                           "campaign's")
+    camp.add_argument("--chunk", type=_positive_int, metavar="N",
+                      help="cases per task with --engine batch (default: the cases over the workers, at most 1000)")
     camp.add_argument("--seed", type=_non_negative_int, default=0, help="campaign seed (default 0)")
     camp.add_argument("--out", help="campaign folder (default: runs/<time>-campaign-<scenario>)")
     camp.add_argument("--target", type=float, default=0.99, help="P(pass) the controller must reach (0.99)")

@@ -173,13 +173,14 @@ def free(x: Sequence[float], f: Forcing, u: tuple[float, float], c: Constants) -
     wind_x, wind_y = u
     (g, _, inv_mr, drag_ds, drag_rv, _, rho0, datum, inv_h, _, _, _, _, _, z0, grad_x, grad_y, cos_s,
      _, _, _, _) = c
+    # Drag in the same floating-point order as hanging() (the batch plant's one derivative has one order).
     ux, uy = vx - wind_x, vy - wind_y
-    q = drag_ds * rho0 * math.exp((datum - pz) * inv_h)
-    q *= math.sqrt(ux * ux + uy * uy + vz * vz) * inv_m
+    q = drag_ds * rho0 * math.exp((datum - pz) * inv_h) * math.sqrt(ux * ux + uy * uy + vz * vz)
+    q *= inv_m
     ax, ay, az = tax - q * ux, tay - q * uy, taz - q * vz - g
     ux, uy = wx - wind_x, wy - wind_y
-    q = drag_rv * rho0 * math.exp((datum - rz) * inv_h)
-    q *= math.sqrt(ux * ux + uy * uy + wz * wz) * inv_mr
+    q = drag_rv * rho0 * math.exp((datum - rz) * inv_h) * math.sqrt(ux * ux + uy * uy + wz * wz)
+    q *= inv_mr
     bx, by, bz = -q * ux, -q * uy, -q * wz - g
     depth = (z0 + grad_x * rx + grad_y * ry - rz) * cos_s
     if depth > 0.0:

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from plant import actuators, dynamics, events
+from plant import actuators, dynamics, events, noise
 from plant.actuators import propagate, throttle_command, tilt_command
 from plant.dynamics import (
     ATTACHED,
@@ -70,10 +70,12 @@ class Plant:
         dynamics.mirror_rover(self._x, self._c)
         self._act = [float(initial.throttle), self._tilt_x_cmd, self._tilt_y_cmd,
                      float(params.descent_stage.propellant_kg)]
-        # Random draws at construction, in a fixed order: gust state, radar scale errors, IMU bias.
-        self._wind = Wind(params.wind, self._hz, rng)
-        self._radar = Radar(params.radar, self._hz, self._plane, rng)
-        self._imu = Imu(params.imu, self._c.gravity, rng, 0.0, v0)
+        # One stream per noise source (plant/noise.py), so a batch can draw each one ahead.
+        streams = noise.split(rng)
+        self._wind = Wind(params.wind, self._hz, streams[noise.WIND])
+        self._radar = Radar(params.radar, self._hz, self._plane, streams[noise.RADAR_NOISE],
+                            streams[noise.RADAR_EVENTS])
+        self._imu = Imu(params.imu, self._c.gravity, streams[noise.IMU], 0.0, v0)
         self._next_radar = 0
         self._next_wind = self._wind.every if self._wind.gusty else NEVER
         self._discrete()  # the radar's first measurement, at t = 0

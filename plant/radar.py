@@ -45,19 +45,20 @@ def body_to_world(tilt_x: float, tilt_y: float, v: tuple[float, float, float]):
 class Radar:
     """Measures at rate_hz from the truth of that instant; delivers each latency_s later.
 
-    Random draws per measurement are fixed (six normals, five uniforms), so the stream does not
-    depend on which errors are switched on. The per-beam scale errors are drawn once, here."""
+    Random draws per measurement are fixed (six normals from `normals`, five uniforms from
+    `uniforms`; plant/noise.py), so the streams do not depend on which errors are switched on. The
+    per-beam scale errors are drawn once, here, from `uniforms`."""
 
     def __init__(self, params: RadarParams, substep_hz: float, plane: Terrain,
-                 rng: np.random.Generator) -> None:
+                 normals: np.random.Generator, uniforms: np.random.Generator) -> None:
         self.params = params
         self.every = max(1, round(substep_hz / params.rate_hz))  # substeps between measurements
         self.delay = round(params.latency_s * substep_hz)         # substeps of latency
         self.plane = plane
         self.beams = beam_directions(params.beam_cant_deg)
         bound = params.range_scale_error
-        self.scale = [1.0 + e for e in rng.uniform(-bound, bound, len(self.beams)).tolist()]
-        self._rng = rng
+        self.scale = [1.0 + e for e in uniforms.uniform(-bound, bound, len(self.beams)).tolist()]
+        self._normals, self._uniforms = normals, uniforms
         self._pending: deque[Measurement] = deque()
         # What the flight computer holds: the newest delivered measurement.
         self.seq = 0
@@ -68,8 +69,8 @@ class Radar:
                 tilt_x: float, tilt_y: float, thrusting: bool) -> None:
         """Take one measurement of the DS at position ds, velocity v, for delivery later."""
         p = self.params
-        n_vx, n_vy, n_vz, *n_range = self._rng.standard_normal(6).tolist()
-        u_drop, u_dust, u_axis, u_size, u_sign = self._rng.random(5).tolist()
+        n_vx, n_vy, n_vz, *n_range = self._normals.standard_normal(6).tolist()
+        u_drop, u_dust, u_axis, u_size, u_sign = self._uniforms.random(5).tolist()
         plane = self.plane
         height = ds[2] - (plane.height + plane.grad_x * ds[0] + plane.grad_y * ds[1])
         dusty = thrusting and height < p.dust_altitude_m  # the plume lofts debris into the beams

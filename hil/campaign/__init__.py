@@ -9,7 +9,8 @@ parallel on this machine or on a Dask cluster, judged with a confidence bound on
 `hil campaign` is the same from the command line; docs/campaigns.md has the whole tour.
 Generate, then execute: the case table is written to the campaign's SQLite file before anything
 flies (`dry_run` stops there), every result goes to it as it comes back, and `resume_campaign`
-(`hil campaign --resume DIR`) flies only the cases without one.
+(`hil campaign --resume DIR`) flies only the cases without one. `engine="batch"` flies chunks of
+cases at once on the vectorised MIL plant (hil/batch, docs/batch.md) instead of one per task.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from hil.campaign import stats
-from hil.campaign.engine import DaskCluster, LocalPool, start_once
+from hil.campaign.engine import DaskCluster, LocalPool, default_chunk, start_once
 from hil.campaign.execute import Progress, execute
 from hil.campaign.outcome import replay_command, summarise, write_outputs
 from hil.campaign.plan import Campaign, Case, Sweep, cases, describe, parse_sweep, with_dispersions
@@ -39,6 +40,7 @@ __all__ = ["Campaign", "CampaignResult", "Sweep", "fly_campaign", "resume_campai
 
 RUNS_ROOT = Path("runs")
 CASES_DIR = "cases"
+ENGINES = ("case", "batch")     # one landing per task on the scalar path; chunks on the batch engine
 
 
 @dataclass
@@ -69,11 +71,12 @@ def fly_campaign(scenario: str = "nominal", *, runs: int | None = None, rig: str
                  sweeps=(), dispersions: str | Path | None = None, controller: dict | None = None,
                  criteria: str | Path | None = None, sprt: bool = False, retries: int = 2,
                  keep_runs: bool = False, dry_run: bool = False, quiet: bool = False,
-                 on_plan=None) -> CampaignResult:
+                 engine: str = "case", chunk: int | None = None, on_plan=None) -> CampaignResult:
     """Plan a campaign, write its case table, and (unless dry_run) fly it. `runs` None: the
     number a zero-failure campaign needs to reach the target. `sweeps`: "kp_vz=2:6:5" texts or
-    Sweeps. `rig` must name the same rig on every Dask worker. Bad input raises ConfigError
-    before anything is written."""
+    Sweeps. `rig` must name the same rig on every Dask worker. `engine`: "case" (one landing per
+    task) or "batch" (up to `chunk` cases per task on the vectorised MIL plant; chunk None: see
+    engine.default_chunk). Bad input raises ConfigError before anything is written."""
     extra = _dispersions_file(dispersions)
     plan = plan_campaign(scenario, runs=runs, seed=seed, target=target, confidence=confidence, sweeps=sweeps,
                          dispersions_table=extra, dispersions_label=str(dispersions), controller=controller,
@@ -81,30 +84,34 @@ def fly_campaign(scenario: str = "nominal", *, runs: int | None = None, rig: str
     rig_obj = resolve_rig(str(rig))
     resource = rig_obj.resource if resource is None else resource
     _check_pool(rig_obj, workers, scheduler)
-    engine = _engine(workers, scheduler, resource, rig_obj, str(rig))
+    table = cases(plan)
+    _check_engine(engine, chunk, plan, table, rig_obj)
+    executor = _engine(workers, scheduler, resource, rig_obj, str(rig), engine, chunk, len(table))
     try:
         folder = _new_folder(out, plan)
         store = Store(folder)
-        table = cases(plan)
-        store.write_plan(_meta(plan, scenario, extra, str(rig), resource, retries, keep_runs), table)
+        store.write_plan(_meta(plan, scenario, extra, str(rig), resource, retries, keep_runs, engine, chunk), table)
         if on_plan:
-            on_plan(plan, engine, folder)
+            on_plan(plan, executor, folder)
         if dry_run:
-            engine.close()
+            executor.close()
             result = CampaignResult(folder, {"verdict": None, "cases": len(table), "why": "dry run: case table only",
                                              "lower_bound": float("nan")})
             _write_table_only(folder, store)
             store.close()
             return result
-        return _fly(store, folder, plan, table, engine, rig_obj, str(rig), retries, keep_runs, quiet)
+        return _fly(store, folder, plan, table, executor, rig_obj, str(rig), retries, keep_runs, quiet)
     except BaseException:
-        engine.close(cancel=True)
+        executor.close(cancel=True)
         raise
 
 
 def resume_campaign(folder: str | Path, *, workers: int | None = None, scheduler: str | None = None,
-                    quiet: bool = False, on_plan=None) -> CampaignResult:
-    """Fly the cases of an interrupted campaign that have no result (never one that has)."""
+                    engine: str | None = None, chunk: int | None = None, quiet: bool = False,
+                    on_plan=None) -> CampaignResult:
+    """Fly the cases of an interrupted campaign that have no result (never one that has), on the
+    engine it was planned with (`engine`, if given, must be that one; `chunk` None: the
+    planned one)."""
     folder = Path(folder)
     if not (folder / DB_FILE).is_file():
         raise ConfigError(f"{folder}: no campaign to resume ({DB_FILE} not found)")
@@ -116,16 +123,23 @@ def resume_campaign(folder: str | Path, *, workers: int | None = None, scheduler
     if [(c.index, c.point, c.draw, c.seed, dict(c.inputs)) for c in table] != stored:
         raise ConfigError(f"{folder}: the scenario or its dispersions changed since the campaign was planned "
                           "(its case table differs); start a new campaign")
+    planned = meta.get("engine", "case")        # a campaign from before --engine flew case by case
+    if engine is not None and engine != planned:
+        raise ConfigError(f"{folder}: planned for --engine {planned}; a campaign is resumed on the engine it "
+                          f"was planned with (leave out --engine {engine})")
+    chunk = meta.get("chunk") if chunk is None else chunk
     rig_obj = resolve_rig(meta["rig"])
     _check_pool(rig_obj, workers, scheduler)
-    engine = _engine(workers, scheduler, meta["resource"], rig_obj, meta["rig"])
+    _check_engine(planned, chunk, plan, table, rig_obj)
+    executor = _engine(workers, scheduler, meta["resource"], rig_obj, meta["rig"], planned, chunk,
+                       len(table) - len(store.done_ids()))
     if on_plan:
-        on_plan(plan, engine, folder)
+        on_plan(plan, executor, folder)
     try:
-        return _fly(store, folder, plan, table, engine, rig_obj, meta["rig"], meta["retries"], meta["keep_runs"],
+        return _fly(store, folder, plan, table, executor, rig_obj, meta["rig"], meta["retries"], meta["keep_runs"],
                     quiet)
     except BaseException:
-        engine.close(cancel=True)
+        executor.close(cancel=True)
         raise
 
 
@@ -202,7 +216,8 @@ def _dispersions_file(path) -> dict:
     return doc.get("dispersions", {})
 
 
-def _meta(plan: Campaign, scenario_ref, dispersions_table: dict, rig_ref, resource, retries, keep) -> dict:
+def _meta(plan: Campaign, scenario_ref, dispersions_table: dict, rig_ref, resource, retries, keep, engine,
+          chunk) -> dict:
     ref = str(scenario_ref)
     if ref.endswith(".toml") or "/" in ref or os.sep in ref:
         ref = str(Path(ref).resolve())            # a file: found again from any folder
@@ -212,12 +227,17 @@ def _meta(plan: Campaign, scenario_ref, dispersions_table: dict, rig_ref, resour
             "sweeps": [[s.path, list(s.values)] for s in plan.sweeps], "controller": dict(plan.controller),
             "criteria": criteria_rows, "sprt": plan.sprt, "dispersions_table": dispersions_table,
             "dispersion_text": {p: describe(d) for p, d in sorted(plan.scenario.dispersions.items())}}
-    return {"campaign": spec, "rig": rig_ref, "resource": resource, "retries": retries, "keep_runs": keep}
+    return {"campaign": spec, "rig": rig_ref, "resource": resource, "retries": retries, "keep_runs": keep,
+            "engine": engine, "chunk": chunk}
+
+
+def _check_count(name: str, value) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
 
 
 def _check_pool(rig: Rig, workers: int | None, scheduler: str | None) -> None:
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
+    _check_count("workers", workers)
     if scheduler and workers is not None:
         raise ConfigError("give --workers or --scheduler, not both (a Dask cluster's workers are its own)")
     if rig.kind == "serial" and not scheduler and (workers or 1) > 1:
@@ -225,19 +245,37 @@ def _check_pool(rig: Rig, workers: int | None, scheduler: str | None) -> None:
                           "several boards: one Dask worker each, docs/campaigns.md)")
 
 
-def _engine(workers, scheduler, resource, rig: Rig, rig_ref: str):
+def _check_engine(engine: str, chunk: int | None, plan: Campaign, table: list[Case], rig: Rig) -> None:
+    """A known engine, a chunk only for the batch engine, and every case one it can fly."""
+    if engine not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    _check_count("chunk", chunk)
+    if engine != "batch":
+        if chunk is not None:
+            raise ConfigError("--chunk is the batch engine's (cases per task with --engine batch)")
+        return
+    from hil.batch import check_batchable
+    for case in table:
+        check_batchable(plan.run_for(case), rig)
+
+
+def _engine(workers, scheduler, resource, rig: Rig, rig_ref: str, engine: str, chunk: int | None, to_fly: int):
     """The Dask cluster (the rig started once on each worker that may fly it) or the local pool
-    (the rig started once here first)."""
+    (the rig started once here first), flying one case per task or, on the batch engine, `chunk`
+    cases (None: engine.default_chunk of the `to_fly` cases)."""
     if scheduler:
-        cluster = DaskCluster(scheduler, resource or "")
+        executor = DaskCluster(scheduler, resource or "")
         try:
-            cluster.check_rig(rig_ref)
+            executor.check_rig(rig_ref)
         except BaseException:
-            cluster.close()
+            executor.close()
             raise
-        return cluster
-    start_once(rig)
-    return LocalPool(workers or os.cpu_count() or 1)
+    else:
+        start_once(rig)
+        executor = LocalPool(workers or os.cpu_count() or 1)
+    if engine == "batch":
+        executor.batched(chunk or default_chunk(to_fly, executor.slots))
+    return executor
 
 
 def _new_folder(out, plan: Campaign) -> Path:
@@ -254,12 +292,12 @@ def _new_folder(out, plan: Campaign) -> Path:
     return folder
 
 
-def _fly(store: Store, folder: Path, plan: Campaign, table: list[Case], engine, rig: Rig, rig_ref: str,
+def _fly(store: Store, folder: Path, plan: Campaign, table: list[Case], executor, rig: Rig, rig_ref: str,
          retries: int, keep: bool, quiet: bool) -> CampaignResult:
     """Fly the cases without a result, then judge and write the outputs (also after Ctrl-C or a
     broken rig: whatever finished is summarised; the error still propagates)."""
     paths = tuple(k for k, _ in table[0].inputs) if table else ()
-    flown_on = rig if isinstance(engine, LocalPool) else rig_ref     # a Dask worker reads its own rig file
+    flown_on = rig if isinstance(executor, LocalPool) else rig_ref     # a Dask worker reads its own rig file
     jobs = {c.index: Job(c.index, plan.run_for(c), flown_on, paths, retries, str(case_folder(folder, c.index)), keep)
             for c in table}
     progress = Progress(len(table), len(store.done_ids()), quiet=quiet)
@@ -267,15 +305,15 @@ def _fly(store: Store, folder: Path, plan: Campaign, table: list[Case], engine, 
     decision = None
     finished = False
     try:
-        decision = execute(store, jobs, engine, max_attempts=retries + 1, progress=progress,
+        decision = execute(store, jobs, executor, max_attempts=retries + 1, progress=progress,
                            sprt=stats.Sprt(plan.target, plan.confidence) if plan.sprt else None)
         finished = True
     finally:
         progress.close()
         wall = time.perf_counter() - started + store.wall_before()
         store.set_meta("wall_s", wall)
-        summary, rows = summarise(store, folder, decision, wall_s=wall, engine=engine.name,
-                                  workers=engine.slots, flown_now=progress.flown)
+        summary, rows = summarise(store, folder, decision, wall_s=wall, engine=executor.name,
+                                  workers=executor.slots, flown_now=progress.flown)
         write_outputs(folder, summary, rows)
         store.close()
         if not finished and not quiet:

@@ -1,18 +1,22 @@
 """Where a campaign's cases fly: a local process pool, or a Dask cluster (dask.distributed).
 
-Both give futures of `fly_case(job)`; the coordinator (hil/campaign/execute.py) needs only
-submit, wait and close. A local pool's worker processes each own their rig instance; a Dask
-worker is told apart by its resources: a case that needs a board goes only to a worker that
-advertises it (`dask worker ... --resources "bench-uno=1" --nthreads 1`), so each board flies one
-landing at a time.
+Both give futures of a task that flies a list of jobs and returns their outcomes: one case per
+task on the scalar path (`fly_cases`, the case engine), or `chunk` cases per task on the
+vectorised batch engine (`hil.batch.fly_chunk`, docs/batch.md). The coordinator
+(hil/campaign/execute.py) needs only chunk, slots, submit, wait, lost and close. A local pool's
+worker processes each own their rig instance; a Dask worker is told apart by its resources: a
+task that needs a board goes only to a worker that advertises it (`dask worker ...
+--resources "bench-uno=1" --nthreads 1`), so each board flies one landing at a time.
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import signal
-import weakref
 import time
+import uuid
+import weakref
 from concurrent import futures as cf
 from concurrent.futures.process import BrokenProcessPool
 
@@ -22,6 +26,44 @@ from hil.errors import ConfigError
 CONNECT_TIMEOUT_S = 3
 
 
+def fly_cases(jobs: list[Job]) -> list[dict]:
+    """The case engine's task: each job flown alone (a list of one, as the coordinator hands out)."""
+    return [fly_case(job) for job in jobs]
+
+
+# The batch engine's cases per task when --chunk is not given: enough that every slot gets a
+# chunk (so a small campaign still uses every worker), at most MAX_CHUNK. A chunk is one set of
+# numpy arrays, as wide as its cases: a wider one shares numpy's per-step overhead among more
+# landings, but its memory grows with it, and Ctrl-C, progress and the sequential test act once a
+# whole chunk is back.
+MAX_CHUNK = 1000
+
+
+def default_chunk(cases: int, slots: int) -> int:
+    return max(1, min(MAX_CHUNK, math.ceil(cases / slots)))
+
+
+class _Tasks:
+    """What a task flies: one case on the scalar path (the case engine), or after batched(n) up
+    to n cases at once on the batch engine."""
+
+    where = ""
+    batch = False
+    chunk = 1
+    task = staticmethod(fly_cases)
+
+    def batched(self, chunk: int) -> None:
+        from hil.batch import fly_chunk      # numpy's batch plant: imported only when used
+        self.batch, self.chunk, self.task = True, chunk, fly_chunk
+
+    @property
+    def name(self) -> str:
+        return self._named(self.where)
+
+    def _named(self, text: str) -> str:
+        return f"{text}, batch chunks of {self.chunk}" if self.batch else text
+
+
 def _local_worker_start() -> None:
     """A pool process leaves Ctrl-C to the coordinator, and stops its devices when it exits."""
     from multiprocessing import util
@@ -29,10 +71,10 @@ def _local_worker_start() -> None:
     util.Finalize(None, close_sessions, exitpriority=10)
 
 
-class LocalPool:
+class LocalPool(_Tasks):
     """K worker processes on this machine (spawned: a clean interpreter each, no inherited locks)."""
 
-    name = "local"
+    where = "local"
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -44,8 +86,8 @@ class LocalPool:
         return cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                       initializer=_local_worker_start)
 
-    def submit(self, job: Job, attempt: int):
-        future = self._pool.submit(fly_case, job)
+    def submit(self, jobs: list[Job]):
+        future = self._pool.submit(self.task, jobs)
         self._pool_of[future] = self._pool
         return future
 
@@ -63,7 +105,7 @@ class LocalPool:
         return False
 
     def describe(self) -> str:
-        return f"local pool, {self.workers} worker process{'es' if self.workers != 1 else ''}"
+        return self._named(f"local pool, {self.workers} worker process{'es' if self.workers != 1 else ''}")
 
     def close(self, cancel: bool = False) -> None:
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
@@ -72,11 +114,11 @@ class LocalPool:
                 child.terminate()     # a landing in flight is flown again on --resume
 
 
-class DaskCluster:
-    """A dask.distributed scheduler's workers. `resource`: the worker resource each case needs
+class DaskCluster(_Tasks):
+    """A dask.distributed scheduler's workers. `resource`: the worker resource each task needs
     ('' for none)."""
 
-    name = "dask"
+    where = "dask"
 
     def __init__(self, address: str, resource: str = "") -> None:
         try:
@@ -111,8 +153,8 @@ class DaskCluster:
             if problem:
                 raise ConfigError(f"worker {address}: {problem}")
 
-    def submit(self, job: Job, attempt: int):
-        return self.client.submit(fly_case, job, key=f"case-{job.case}-try{attempt}-{id(job):x}", pure=False,
+    def submit(self, jobs: list[Job]):
+        return self.client.submit(self.task, jobs, key=f"case-{jobs[0].case}-{uuid.uuid4().hex}", pure=False,
                                   resources={self.resource: 1} if self.resource else None)
 
     def wait(self, pending, timeout: float):
@@ -129,7 +171,7 @@ class DaskCluster:
 
     def describe(self) -> str:
         need = f", cases need resource {self.resource!r}" if self.resource else ""
-        return f"Dask scheduler {self.address}, {len(self.eligible)} worker(s), {self.slots} slot(s){need}"
+        return self._named(f"Dask scheduler {self.address}, {len(self.eligible)} worker(s), {self.slots} slot(s){need}")
 
     def close(self, cancel: bool = False) -> None:
         try:

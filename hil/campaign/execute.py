@@ -1,8 +1,9 @@
 """The coordinator: hand out the cases that have no result yet, store each as it comes back.
 
-A few more cases than workers are in flight at a time, so Ctrl-C or a sequential-test decision
-wastes little. A case whose worker was lost (a dead process, a task that raised) is handed out
-again up to the attempt limit and then recorded as an ERROR result, so the campaign still ends
+A task flies one case (the case engine) or a chunk of cases (the batch engine). A few more
+tasks than workers are in flight at a time, so Ctrl-C or a sequential-test decision wastes
+little. The cases of a task whose worker was lost (a dead process, a task that raised) are handed
+out again up to the attempt limit and then recorded as ERROR results, so the campaign still ends
 with one result per case; a landing that came back is never flown again.
 """
 
@@ -29,46 +30,55 @@ class RigBroken(HilError):
 
 def execute(store: Store, jobs: dict[int, Job], engine, *, max_attempts: int, progress,
             sprt: stats.Sprt | None = None) -> tuple[str | None, int] | None:
-    """Fly every job without a result. Returns the SPRT decision (verdict, cases used) when the
-    sequential test stopped the campaign early, else None. The engine is closed when all are
-    flown; on an exception the caller closes it."""
+    """Fly every job without a result, up to engine.chunk cases per task (in case order).
+    Returns the SPRT decision (verdict, cases used) when the sequential test stopped the campaign
+    early, else None. The engine is closed when all are flown; on an exception the caller
+    closes it."""
     verdicts = {case: r["verdict"] for case, r in store.results().items()}
     pending = deque(sorted(set(jobs) - set(verdicts)))
     attempts: dict[int, int] = {}
-    inflight: dict = {}
+    inflight: dict = {}        # future -> the cases it flies
     rig_errors_in_row = 0
     decision = _sprt_decision(verdicts, sprt, len(jobs)) if sprt else None
     while (pending or inflight) and not (decision and decision[0]):
         while pending and len(inflight) < engine.slots * IN_FLIGHT_PER_SLOT:
-            case = pending.popleft()
-            attempts[case] = attempts.get(case, 0) + 1
-            inflight[engine.submit(jobs[case], attempts[case])] = case
+            chunk = [pending.popleft() for _ in range(min(engine.chunk, len(pending)))]
+            for case in chunk:
+                attempts[case] = attempts.get(case, 0) + 1
+            inflight[engine.submit([jobs[case] for case in chunk])] = chunk
         for future in engine.wait(list(inflight), POLL_S):
-            case = inflight.pop(future)
+            chunk = inflight.pop(future)
             try:
-                outcome = future.result()
+                returned = list(zip(chunk, future.result(), strict=True))
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # noqa: BLE001 - a lost worker or a crash in it: recorded
                 line = f"worker failed: {_first_line(exc)}"
                 engine.lost(future, exc)
-                if attempts[case] < max_attempts:
+                again = [case for case in chunk if attempts[case] < max_attempts]
+                for case in again:
                     store.note_attempt(case, attempts[case], line, None)
-                    pending.appendleft(case)
-                    continue
-                outcome = {"verdict": ERROR, "metrics": {}, "failed": [], "error": line, "readback": {},
-                           "attempts": attempts[case], "worker": None, "wall_s": 0.0, "folder": None}
-            if store.record(case, outcome):
-                verdicts[case] = outcome["verdict"]
-            progress.update(outcome)
-            rig_errors_in_row = 0 if outcome["verdict"] in (PASS, FAIL) else rig_errors_in_row + 1
-            if rig_errors_in_row >= RIG_BROKEN_AFTER:
+                pending.extendleft(reversed(again))       # first again, in case order
+                returned = [(case, _given_up(line, attempts[case])) for case in chunk
+                            if attempts[case] >= max_attempts]
+            for case, outcome in returned:
+                if store.record(case, outcome):
+                    verdicts[case] = outcome["verdict"]
+                progress.update(outcome)
+                rig_errors_in_row = 0 if outcome["verdict"] in (PASS, FAIL) else rig_errors_in_row + 1
+            if rig_errors_in_row >= RIG_BROKEN_AFTER:     # checked once all that came back is stored
                 raise RigBroken(f"{rig_errors_in_row} cases in a row could not be flown (last: "
-                                f"{outcome['error']}); fix the rig, then resume")
+                                f"{returned[-1][1]['error']}); fix the rig, then resume")
         if sprt:
             decision = _sprt_decision(verdicts, sprt, len(jobs))
     engine.close(cancel=bool(inflight))
     return decision if sprt else None
+
+
+def _given_up(line: str, attempts: int) -> dict:
+    """The ERROR result of a case whose worker was lost on every attempt."""
+    return {"verdict": ERROR, "metrics": {}, "failed": [], "error": line, "readback": {}, "attempts": attempts,
+            "worker": None, "wall_s": 0.0, "folder": None}
 
 
 def _sprt_decision(verdicts: dict[int, str], sprt: stats.Sprt, total: int) -> tuple[str | None, int]:
