@@ -18,8 +18,23 @@ import numpy as np
 
 from plant import noise
 from plant.actuators import throttle_command, tilt_command
-from plant.batch_physics import (DS_VZ, DS_X, DS_Y, DS_Z, LENGTH, ROVER_X, ROVER_Y, ROVER_Z, ROWS, CaseConstants,
-                                 Modes, derivative, forcing, propagate, rk4)
+from plant.batch_physics import (
+    DS_X,
+    DS_Y,
+    DS_Z,
+    LENGTH,
+    ROVER_X,
+    ROVER_Y,
+    ROVER_Z,
+    ROWS,
+    CaseConstants,
+    Modes,
+    Rk4Buffers,
+    derivative,
+    forcing,
+    propagate,
+    rk4,
+)
 from plant.batch_sensors import BatchImu, BatchRadar, BatchWind, _same
 from plant.dynamics import ATTACHED, FREE, HANGING
 from plant.imu import Imu
@@ -63,6 +78,7 @@ class BatchPlant:
         self.tilt_y_cmd = np.array([tilt_command(i.tilt_y_rad, p.attitude.max_tilt_rad) for p, i in zip(params, initial)])
         self._delayed: deque[tuple[int, np.ndarray]] = deque()
         self.x = np.zeros((ROWS, n))
+        self._rk4 = Rk4Buffers(n)
         for j, (p, i) in enumerate(zip(params, initial)):
             x0, y0 = float(i.x_m), float(i.y_m)
             self.x[0:6, j] = (x0, y0, height_at(terrain(p.terrain), x0, y0) + i.altitude_m,
@@ -168,7 +184,7 @@ class BatchPlant:
         while self.steps < stop:
             f_mid, f1 = propagate(act, throttle, tilt_x, tilt_y, carried, k)
             before = x
-            x = rk4(x, self.dt, f0, f_mid, f1, wind_x, wind_y, m, k)
+            x = rk4(x, self.dt, f0, f_mid, f1, wind_x, wind_y, m, k, self._rk4)
             self.steps += 1
             self.x = x
             self._substep_events(before, f0, wind_x, wind_y)
@@ -266,6 +282,7 @@ class BatchPlant:
         self.case = self.case[index]
         self.k = self.k.take(index)
         self.x = self.x[:, index]
+        self._rk4 = Rk4Buffers(self.x.shape[1])
         self.act = [a[index] for a in self.act]
         for name in ("alive", "mode", "bridles_full", "contact_seen", "propellant_out", "min_throttle", "max_tilt",
                      "throttle_cmd", "tilt_x_cmd", "tilt_y_cmd"):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from plant import actuators, dynamics
-from plant.dynamics import ATTACHED, FREE, HANGING
+from plant.dynamics import ATTACHED, HANGING
 from plant.params import PlantParams
 
 # Rows of the (13, N) mechanical state, as dynamics.STATE_NAMES' first 13.
@@ -194,7 +194,7 @@ def derivative(x: np.ndarray, f, wind_x, wind_y, m: Modes, k: CaseConstants, out
     keeps those rows of the state as they were; the rover is rewritten from the DS at separation,
     as the scalar plant mirrors it)."""
     tax, tay, taz, inv_m = f
-    px, py, pz, vx, vy, vz = x[0:6]
+    pz, vx, vy, vz = x[2:6]
     g = k.gravity
     out[0:3] = x[3:6]
     ux, uy = vx - wind_x, vy - wind_y
@@ -254,16 +254,23 @@ def _bridle(x, out, inv_m, h: slice, k: CaseConstants) -> None:
 
 
 def _rover_contact(x, out, s: slice, k: CaseConstants) -> None:
-    """Terrain force on the separated rovers' wheels, added where they touch."""
+    """Terrain force on the separated rovers' wheels, added where they touch. While only some
+    touch (rovers still hanging above the ground), the force is computed for those alone."""
     depth = (k.ground_z0[s] + k.grad_x[s] * x[ROVER_X, s] + k.grad_y[s] * x[ROVER_Y, s] - x[ROVER_Z, s]) * k.cos_slope[s]
     touching = depth > 0.0
-    if not touching.any():
+    count = np.count_nonzero(touching)
+    if not count:
         return
-    fx, fy, fz = wheel_contact(depth, x[ROVER_VX, s], x[ROVER_VY, s], x[ROVER_VZ, s], touching, s, k)
-    inv_mr = k.inv_rover_mass[s]
-    out[9, s] += fx * inv_mr
-    out[10, s] += fy * inv_mr
-    out[11, s] += fz * inv_mr
+    if 2 * count < depth.size:
+        i = np.flatnonzero(touching)
+        depth, touching, at = depth[i], touching[i], i + s.start
+    else:
+        at = s
+    fx, fy, fz = wheel_contact(depth, x[ROVER_VX, at], x[ROVER_VY, at], x[ROVER_VZ, at], touching, at, k)
+    inv_mr = k.inv_rover_mass[at]
+    out[9, at] += fx * inv_mr
+    out[10, at] += fy * inv_mr
+    out[11, at] += fz * inv_mr
 
 
 def _stack_contact(x, out, inv_m, a: slice, k: CaseConstants) -> None:
@@ -297,35 +304,47 @@ def wheel_contact(depth, vx, vy, vz, touching, i, k: CaseConstants):
             only_where(pushes, normal * nz - scale * tz, 0.0))
 
 
-def rk4(x: np.ndarray, dt: float, f0, f_mid, f1, wind_x, wind_y, m: Modes, k: CaseConstants) -> np.ndarray:
+class Rk4Buffers:
+    """The arrays one RK4 step works in, kept between substeps: fresh (13, N) arrays every
+    substep cost more in page faults than the arithmetic done in them. The step's result is
+    written into `spare`, and the state it replaced becomes the next spare."""
+
+    def __init__(self, n: int) -> None:
+        self.k1, self.k2, self.k3, self.k4, self.y, self.spare = (np.zeros((ROWS, n)) for _ in range(6))
+
+
+def rk4(x: np.ndarray, dt: float, f0, f_mid, f1, wind_x, wind_y, m: Modes, k: CaseConstants,
+        b: Rk4Buffers) -> np.ndarray:
     """integrator.rk4_forced over the (13, N) state, with the scalar's operations (an IEEE sum or
-    product does not depend on its operands' order), in place on fresh buffers. The DS rows are
-    stepped for every case, the other rows for the separated ones only (attached cases keep them)."""
+    product does not depend on its operands' order), into b.spare; x becomes the new spare.
+    The DS rows are stepped for every case, the other rows for the separated ones only
+    (attached cases keep them)."""
     half = 0.5 * dt
     parts = [(slice(0, 6), slice(None))]
     if m.separated.start < m.separated.stop:
         parts.append((slice(6, ROWS), m.separated))
-    k1, k2, k3, k4, y = (np.empty_like(x) for _ in range(5))
+    k1, k2, k3, k4, y, new = b.k1, b.k2, b.k3, b.k4, b.y, b.spare
 
-    def stage(k_prev, h, y):
+    def stage(k_prev, h):
         for part in parts:
             np.multiply(k_prev[part], h, out=y[part])
             y[part] += x[part]
         return y
 
     derivative(x, f0, wind_x, wind_y, m, k, k1)
-    derivative(stage(k1, half, y), f_mid, wind_x, wind_y, m, k, k2)
-    derivative(stage(k2, half, y), f_mid, wind_x, wind_y, m, k, k3)
-    derivative(stage(k3, dt, y), f1, wind_x, wind_y, m, k, k4)
+    derivative(stage(k1, half), f_mid, wind_x, wind_y, m, k, k2)
+    derivative(stage(k2, half), f_mid, wind_x, wind_y, m, k, k3)
+    derivative(stage(k3, dt), f1, wind_x, wind_y, m, k, k4)
     sixth = dt / 6.0
     for part in parts:
-        new = k2[part]
-        new += k3[part]
-        new *= 2.0
-        new += k1[part]
-        new += k4[part]
-        new *= sixth
-        new += x[part]
+        out = new[part]
+        np.add(k2[part], k3[part], out=out)
+        out *= 2.0
+        out += k1[part]
+        out += k4[part]
+        out *= sixth
+        out += x[part]
     if m.attached.start < m.attached.stop:
-        k2[6:, m.attached] = x[6:, m.attached]
-    return k2
+        new[6:, m.attached] = x[6:, m.attached]
+    b.spare = x
+    return new

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from hil.batch.flight import METRIC_TOLERANCE
 from hil.campaign import fly_campaign, resume_campaign, stats
 from hil.campaign.execute import Progress, RigBroken, execute
 from hil.campaign.outcome import JSON_FILE, case_rows
@@ -24,15 +25,13 @@ from hil.campaign.worker import Job
 from hil.cli import main
 from hil.errors import ConfigError
 from tests.conftest import ROOT
-from tests.test_campaign import SHORT, hil
+from tests.test_campaign import hil
 from tests.test_cli import assert_one_line_error
 
 pytestmark = pytest.mark.timeout(90)
 
 RUNS, SEED, CHUNK = 4, 11, 2   # two chunks on two workers, both in flight at once
-# How far a batch landing's metric may be from the scalar one (numpy's exp and tan against
-# math's; docs/batch.md).
-METRIC_TOLERANCE = 1e-6
+SHORT = str(ROOT / "tests/scenarios/short-descent.toml")   # a 44 s landing: a chunk's cost is per substep
 
 
 def fly(out, engine, **kwargs):

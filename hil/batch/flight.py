@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hil import icd
-from hil.batch.landing import fly_batch
+from hil.batch.landing import Landing, fly_batch
 from hil.campaign.plan import read_back
 from hil.campaign.worker import FULL, Job, _outcome, session_for, worker_name
 from hil.errors import ConfigError
@@ -43,27 +43,47 @@ def check_batchable(run, rig: Rig) -> None:
         raise BatchError(f"scenario {run.scenario.name}: the batch engine flies lockstep only")
 
 
+@dataclass
+class Chunk:
+    """A chunk's runs made into fly_batch's inputs, as hil/flight.py makes a scalar landing's."""
+
+    runs: list
+    configs: list[dict]      # each run's config block, as written to the device
+    params: list             # each run's PlantParams
+    control_rate_hz: float
+    max_time_s: float
+
+    @classmethod
+    def of(cls, runs: list, rig: Rig) -> Chunk:
+        for run in runs:
+            check_batchable(run, rig)
+        rigs = [run.rig_for(rig) for run in runs]
+        return cls(runs, [run.config(r) for run, r in zip(runs, rigs)],
+                   [plant_params(r, run.scenario) for run, r in zip(runs, rigs)],
+                   _one({r.control_rate_hz for r in rigs}, "control rate"),
+                   _one({run.scenario.max_time_s for run in runs}, "max_time_s"))
+
+    def fly(self, on_cycle=None) -> list[Landing]:
+        """fly_batch over the chunk (on_cycle: see fly_batch)."""
+        try:
+            return fly_batch(self.params, [run.scenario.initial for run in self.runs],
+                             [run.flown_seed for run in self.runs],
+                             [icd.CONFIG.decode_map(icd.encode_config(c)) for c in self.configs],
+                             self.control_rate_hz, self.max_time_s, on_cycle)
+        except ValueError as exc:      # cases whose timing differs (plant/batch_sensors.py)
+            raise BatchError(str(exc)) from None
+
+
 def fly_chunk(jobs: list[Job]) -> list[dict]:
     """One outcome per job, in job order, each shaped as hil.campaign.worker.fly_case's."""
     started = time.perf_counter()
     rig = jobs[0].rig if isinstance(jobs[0].rig, Rig) else resolve_rig(jobs[0].rig)
-    runs = [job.run for job in jobs]
-    for run in runs:
-        check_batchable(run, rig)
-    rigs = [run.rig_for(rig) for run in runs]
-    configs = [run.config(r) for run, r in zip(runs, rigs)]
-    params = [plant_params(r, run.scenario) for run, r in zip(runs, rigs)]
-    try:
-        landings = fly_batch(params, [run.scenario.initial for run in runs], [run.flown_seed for run in runs],
-                             [icd.CONFIG.decode_map(icd.encode_config(c)) for c in configs],
-                             _one({r.control_rate_hz for r in rigs}, "control rate"),
-                             _one({run.scenario.max_time_s for run in runs}, "max_time_s"))
-    except ValueError as exc:      # cases whose timing differs (plant/batch_sensors.py)
-        raise BatchError(str(exc)) from None
+    chunk = Chunk.of([job.run for job in jobs], rig)
+    landings = chunk.fly()
     wall = (time.perf_counter() - started) / len(jobs)
     worker = worker_name()
     outcomes = []
-    for job, landing, config, p in zip(jobs, landings, configs, params):
+    for job, landing, config, p in zip(jobs, landings, chunk.configs, chunk.params):
         if landing.error:
             outcomes.append(_outcome(job, ERROR, {}, [], landing.error, {}, 1, worker, wall, None, []))
             continue
@@ -102,8 +122,8 @@ def close_metrics(a: dict, b: dict, tolerance: float = METRIC_TOLERANCE) -> bool
     """Same metrics, numbers within `tolerance` (NaN equals NaN; flags and counts exactly)."""
     if a.keys() != b.keys():
         return False
-    for key in a:
-        x, y = a[key], b[key]
+    for key, x in a.items():
+        y = b[key]
         if isinstance(x, bool) or isinstance(y, bool) or isinstance(x, int) and isinstance(y, int):
             if x != y:
                 return False

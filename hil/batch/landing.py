@@ -9,7 +9,7 @@ that ended are judged and dropped from the arrays.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,9 +40,12 @@ def f32(values: np.ndarray) -> np.ndarray:
 
 
 def fly_batch(params: Sequence[PlantParams], initial: Sequence[InitialConditions], seeds: Sequence[int],
-              configs: Sequence[Mapping[str, float]], control_rate_hz: float, max_time_s: float) -> list[Landing]:
+              configs: Sequence[Mapping[str, float]], control_rate_hz: float, max_time_s: float,
+              on_cycle: Callable[[int, np.ndarray, BatchController], None] | None = None) -> list[Landing]:
     """Fly every case to its end (descent stage on the ground) or the time limit. configs: each
-    case's config block as the device holds it (float32 values, icd.CONFIG.decode_map)."""
+    case's config block as the device holds it (float32 values, icd.CONFIG.decode_map).
+    on_cycle(cycle, cases, controller), if given, sees the controller after each step (cases:
+    the case index of each of its array positions), as a scalar landing's record does."""
     plant = BatchPlant(params, initial, seeds)
     controller = BatchController(configs)
     judge = BatchJudge(plant, math.ceil(max_time_s * control_rate_hz) + 2)
@@ -62,6 +65,8 @@ def fly_batch(params: Sequence[PlantParams], initial: Sequence[InitialConditions
         controller.step(round(plant.t * 1e6), np.full(n, s["radar_seq"] & 0xFFFF), f32(s["altitude_m"]),
                         f32(s["vx_mps"]), f32(s["vy_mps"]), f32(s["vz_mps"]), f32(s["imu_fx"]), f32(s["imu_fy"]),
                         f32(s["imu_fz"]), f32(s["bridle_length_m"]), flags)
+        if on_cycle is not None:
+            on_cycle(frame, plant.case, controller)
         throttle, tilt_x, tilt_y = f32(controller.throttle), f32(controller.tilt_x), f32(controller.tilt_y)
         broken = ~(np.isfinite(throttle) & np.isfinite(tilt_x) & np.isfinite(tilt_y))
         if broken.any():       # Plant.apply refuses a command that is not a number: that landing ends here
