@@ -3,6 +3,7 @@
 
     .venv/bin/python benchmarks/campaign_verdicts.py --runs 1000 --out runs/verdicts
     .venv/bin/python benchmarks/campaign_verdicts.py --runs 300 --scenario gusty --scenario slope-15
+    .venv/bin/python benchmarks/campaign_verdicts.py --runs 1000 --engine batch
 
 Each scenario is one `hil campaign` (kept in OUT/<scenario>, so any case re-flies with the
 command its report prints); the rows are printed as a markdown table as they finish.
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.99)
     parser.add_argument("--confidence", type=float, default=0.95)
     parser.add_argument("--scenario", action="append", help="only these (default: every dispersed scenario)")
+    parser.add_argument("--engine", default="case", help="case, or batch (the vectorised MIL engine, docs/batch.md)")
     parser.add_argument("--out", default="runs/campaign-verdicts")
     args = parser.parse_args()
     print(f"| scenario | cases | passed | failed | invalid | P(pass) lower bound ({args.confidence:.0%}) | verdict "
@@ -37,7 +39,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
     for name in args.scenario or dispersed_scenarios():
         result = fly_campaign(name, runs=args.runs, rig=args.rig, workers=args.workers, target=args.target,
-                              confidence=args.confidence, out=Path(args.out) / name, quiet=True)
+                              confidence=args.confidence, out=Path(args.out) / name, quiet=True,
+                              engine=args.engine)
         s = result.summary
         worst = s["metrics"].get("rover_vz_at_contact_mps", {}).get("max", float("nan"))
         print(f"| {name} | {s['flown']} | {s['passes']} | {s['failures']} | {s['invalid']} | "

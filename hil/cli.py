@@ -440,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     camp.add_argument("--workers", type=_positive_int, help="local worker processes (default: one per CPU)")
     camp.add_argument("--scheduler", metavar="ADDRESS", help="fly on a Dask cluster, e.g. tcp://10.0.0.5:8786")
     camp.add_argument("--resource", help="Dask worker resource each case needs (default: the rig file's)")
-    camp.add_argument("--engine", choices=("case", "batch"),
+    camp.add_argument("--engine", metavar="{case,batch}",   # checked against hil.campaign.ENGINES
                       help="case: one landing per task (the default); batch: chunks of cases at once on the "
                            "vectorised MIL plant, rig mil only, no faults (docs/batch.md); --resume keeps the "
                            "campaign's")

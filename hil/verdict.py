@@ -69,42 +69,60 @@ class LandingJudge:
         self.throttles.append(throttle_cmd)
 
     def throttle_drop(self, contact_t: float | None, cut_t: float | None) -> float:
-        """Relative fall of the commanded throttle when the rover's weight comes off the bridles.
-
-        Steady sky-crane level: mean over [contact - 2.0, contact - 0.2] s. Offloaded level: mean
-        over [contact + 0.5, contact + 1.5] s, ended early by the cut.
-        """
-        if contact_t is None:
-            return NOT_MEASURED
-        end = contact_t + 1.5 if cut_t is None else min(contact_t + 1.5, cut_t)
-        before = _mean_between(self.times, self.throttles, contact_t - 2.0, contact_t - 0.2)
-        after = _mean_between(self.times, self.throttles, contact_t + 0.5, end)
-        if before is None or after is None or before <= 0.0:
-            return NOT_MEASURED
-        return 1.0 - after / before
+        return throttle_drop(contact_t, cut_t, lambda start, end: _mean_between(self.times, self.throttles, start, end))
 
     def metrics(self, plant) -> dict:
         truth = plant.truth()
         contact = plant.first_contact
         contact_t = contact["t"] if contact else None
         cut_t = plant.event_time("bridle_cut")
-        return {
-            "contact_time_s": _or_nan(contact_t),
-            "rover_vz_at_contact_mps": abs(contact["vz"]) if contact else NOT_MEASURED,
-            "rover_vh_at_contact_mps": math.hypot(contact["vx"], contact["vy"]) if contact else NOT_MEASURED,
-            "td_declared_time_s": _or_nan(self.td_declared_s),
-            "td_latency_s": (self.td_declared_s - contact_t
-                             if contact_t is not None and self.td_declared_s is not None else NOT_MEASURED),
-            "cut_time_s": _or_nan(cut_t),
-            "cut_before_contact": cut_t is not None and (contact_t is None or cut_t < contact_t),
-            "separation_time_s": _or_nan(plant.event_time("rover_separation")),
-            "min_clearance_m": self.min_clearance if math.isfinite(self.min_clearance) else NOT_MEASURED,
-            "flyaway_distance_m": (math.hypot(truth.ds_x - truth.rover_x, truth.ds_y - truth.rover_y)
-                                   if plant.ended else NOT_MEASURED),
-            "throttle_drop_frac": self.throttle_drop(contact_t, cut_t),
-            "ds_impact_time_s": _or_nan(plant.event_time("ds_ground_contact")),
-            "propellant_left_kg": truth.propellant_kg,
-        }
+        return landing_metrics(contact, self.td_declared_s, cut_t, plant.event_time("rover_separation"),
+                               self.min_clearance,
+                               (truth.ds_x - truth.rover_x, truth.ds_y - truth.rover_y) if plant.ended else None,
+                               self.throttle_drop(contact_t, cut_t), plant.event_time("ds_ground_contact"),
+                               truth.propellant_kg)
+
+
+def throttle_drop(contact_t: float | None, cut_t: float | None, mean_between) -> float:
+    """Relative fall of the commanded throttle when the rover's weight comes off the bridles.
+
+    Steady sky-crane level: mean over [contact - 2.0, contact - 0.2] s. Offloaded level: mean
+    over [contact + 0.5, contact + 1.5] s, ended early by the cut. mean_between(start, end): the
+    mean commanded throttle of the cycles in [start, end], None when there are none.
+    """
+    if contact_t is None:
+        return NOT_MEASURED
+    end = contact_t + 1.5 if cut_t is None else min(contact_t + 1.5, cut_t)
+    before = mean_between(contact_t - 2.0, contact_t - 0.2)
+    after = mean_between(contact_t + 0.5, end)
+    if before is None or after is None or before <= 0.0:
+        return NOT_MEASURED
+    return 1.0 - after / before
+
+
+def landing_metrics(contact: dict | None, declared_t: float | None, cut_t: float | None,
+                    separation_t: float | None, min_clearance: float, ds_from_rover: tuple | None,
+                    drop: float, ds_impact_t: float | None, propellant_kg: float) -> dict:
+    """The landing metrics (hil/metrics.py) from what a judge saw. contact: the rover's first
+    contact (t, vx, vy, vz) or None; ds_from_rover: the descent stage's horizontal offset from
+    the rover at the end (dx, dy), None when the landing did not end. Used by LandingJudge and
+    the batch engine's judge alike, so the two cannot drift apart."""
+    contact_t = contact["t"] if contact else None
+    return {
+        "contact_time_s": _or_nan(contact_t),
+        "rover_vz_at_contact_mps": abs(contact["vz"]) if contact else NOT_MEASURED,
+        "rover_vh_at_contact_mps": math.hypot(contact["vx"], contact["vy"]) if contact else NOT_MEASURED,
+        "td_declared_time_s": _or_nan(declared_t),
+        "td_latency_s": declared_t - contact_t if contact_t is not None and declared_t is not None else NOT_MEASURED,
+        "cut_time_s": _or_nan(cut_t),
+        "cut_before_contact": cut_t is not None and (contact_t is None or cut_t < contact_t),
+        "separation_time_s": _or_nan(separation_t),
+        "min_clearance_m": min_clearance if math.isfinite(min_clearance) else NOT_MEASURED,
+        "flyaway_distance_m": math.hypot(*ds_from_rover) if ds_from_rover is not None else NOT_MEASURED,
+        "throttle_drop_frac": drop,
+        "ds_impact_time_s": _or_nan(ds_impact_t),
+        "propellant_left_kg": propellant_kg,
+    }
 
 
 def _mean_between(times: list[float], values: list[float], start: float, end: float) -> float | None:

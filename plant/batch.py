@@ -35,7 +35,7 @@ from plant.batch_physics import (
     propagate,
     rk4,
 )
-from plant.batch_sensors import BatchImu, BatchRadar, BatchWind, _same
+from plant.batch_sensors import BatchImu, BatchRadar, BatchWind, shared_value
 from plant.dynamics import ATTACHED, FREE, HANGING
 from plant.imu import Imu
 from plant.params import InitialConditions, PlantParams
@@ -56,8 +56,8 @@ class BatchPlant:
                  seeds: Sequence[int]) -> None:
         n = len(params)
         self.params, self.initial = list(params), list(initial)
-        self.hz = float(_same([p.substep_hz for p in params], "substep_hz"))
-        self.dead_steps = round(_same([p.engine.dead_time_s for p in params], "engine.dead_time_s") * self.hz)
+        self.hz = float(shared_value([p.substep_hz for p in params], "substep_hz"))
+        self.dead_steps = round(shared_value([p.engine.dead_time_s for p in params], "engine.dead_time_s") * self.hz)
         self.case = np.arange(n)                 # which case each array element is
         self.k = CaseConstants.of(params)
         self.dt = 1.0 / self.hz

@@ -49,7 +49,7 @@ class Draws:
         self.rows = self.rows[index]     # the block is not copied: finished cases' rows are skipped
 
 
-def _same(values, what: str):
+def shared_value(values, what: str):
     first = values[0]
     if any(v != first for v in values):
         raise ValueError(f"{what} differs between cases; the batch engine needs one value for all")
@@ -60,7 +60,7 @@ class BatchWind:
     """wind.Wind per case: steady plus Gauss-Markov gusts, updated every `every` substeps."""
 
     def __init__(self, winds: list[Wind], streams: list[list]) -> None:
-        self.every = _same([w.every for w in winds], "wind.gust_update_hz")
+        self.every = shared_value([w.every for w in winds], "wind.gust_update_hz")
         self.steady_x = np.array([w.steady_x for w in winds])
         self.steady_y = np.array([w.steady_y for w in winds])
         self.gust_x = np.array([w.gust_x for w in winds])
@@ -99,8 +99,8 @@ class BatchRadar:
     """radar.Radar per case: measures every `every` substeps, delivers `delay` substeps later."""
 
     def __init__(self, radars: list[Radar], streams: list[list]) -> None:
-        self.every = _same([r.every for r in radars], "radar.rate_hz")
-        self.delay = _same([r.delay for r in radars], "radar.latency_s")
+        self.every = shared_value([r.every for r in radars], "radar.rate_hz")
+        self.delay = shared_value([r.delay for r in radars], "radar.latency_s")
         p = [r.params for r in radars]
         self.sigma = np.array([q.velocity_sigma_mps for q in p])
         self.range_sigma = np.array([q.range_sigma_fraction for q in p])
@@ -194,7 +194,7 @@ class BatchImu:
     """imu.Imu per case: mean specific force since the previous read, with noise and bias."""
 
     def __init__(self, imus: list[Imu], streams: list[list], velocity: np.ndarray) -> None:
-        self.rate = _same([i.params.rate_hz for i in imus], "imu.rate_hz")
+        self.rate = shared_value([i.params.rate_hz for i in imus], "imu.rate_hz")
         self.noise_sigma = np.array([i.params.noise_sigma_mps2 for i in imus])
         self.gravity = np.array([i.gravity for i in imus])
         self.bias = [np.array([i.bias[axis] for i in imus]) for axis in range(3)]

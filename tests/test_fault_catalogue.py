@@ -35,9 +35,15 @@ def test_a_throttle_shake_after_arming_catches_a_detector_without_persistence_or
 
 @pytest.mark.parametrize("scenario", ["fault-radar-stuck", "fault-imu-bias", "fault-engines-slow"])
 def test_disturbed_sensors_or_engines_catch_a_detector_without_persistence(scenario):
+    """Without persistence the detector declares 0.16-0.21 s after contact, on the 0.2 s bound of
+    td_latency_s, so a single landing catches it on most seeds, not all (docs/faults.md): four
+    seeds, at least two caught."""
     assert land(scenario, rig="mil", outputs=NO_FILES).verdict == "PASS"
-    wrong = land(scenario, rig="mil", outputs=NO_FILES, controller=NO_PERSISTENCE)
-    assert wrong.verdict == "FAIL" and "td_latency_s" in {r["metric"] for r in wrong.failed_criteria()}
+    caught = 0
+    for seed in range(1, 5):
+        wrong = land(scenario, rig="mil", outputs=NO_FILES, controller=NO_PERSISTENCE, seed=seed)
+        caught += wrong.verdict == "FAIL" and "td_latency_s" in {r["metric"] for r in wrong.failed_criteria()}
+    assert caught >= 2, caught
 
 
 @pytest.mark.parametrize("scenario", ["fault-engines-out-told", "fault-radar-stuck-told"])

@@ -11,11 +11,10 @@ from bisect import bisect_left
 
 import numpy as np
 
+from hil.verdict import landing_metrics, throttle_drop
 from plant.batch import BatchPlant
 from plant.batch_physics import DS_X, DS_Y, DS_Z, LENGTH, ROVER_X, ROVER_Y, ROVER_Z
 from plant.dynamics import ATTACHED, FREE
-
-NAN = float("nan")
 
 
 class BatchJudge:
@@ -53,38 +52,15 @@ class BatchJudge:
         e = plant.events
         contact_t = _or_none(e["contact"][i])
         cut_t = _or_none(e["cut"][i])
-        declared = _or_none(self.td_declared[i])
         vx, vy, vz = (float(v) for v in plant.contact_v[:, i])
+        contact = {"t": contact_t, "vx": vx, "vy": vy, "vz": vz} if contact_t is not None else None
         x = plant.final_x[:, i]
-        clearance = float(self.min_clearance[i])
-        return {
-            "contact_time_s": _nan(contact_t),
-            "rover_vz_at_contact_mps": abs(vz) if contact_t is not None else NAN,
-            "rover_vh_at_contact_mps": math.hypot(vx, vy) if contact_t is not None else NAN,
-            "td_declared_time_s": _nan(declared),
-            "td_latency_s": declared - contact_t if contact_t is not None and declared is not None else NAN,
-            "cut_time_s": _nan(cut_t),
-            "cut_before_contact": cut_t is not None and (contact_t is None or cut_t < contact_t),
-            "separation_time_s": float(e["separation"][i]),
-            "min_clearance_m": clearance if math.isfinite(clearance) else NAN,
-            "flyaway_distance_m": (math.hypot(float(x[DS_X] - x[ROVER_X]), float(x[DS_Y] - x[ROVER_Y]))
-                                   if plant.ended[i] else NAN),
-            "throttle_drop_frac": self._throttle_drop(i, contact_t, cut_t),
-            "ds_impact_time_s": float(e["ds_ground"][i]),
-            "propellant_left_kg": float(plant.final_propellant[i]),
-            "link_retries": 0,      # lockstep, and no link: nothing to retry
-        }
-
-    def _throttle_drop(self, i: int, contact_t: float | None, cut_t: float | None) -> float:
-        """LandingJudge.throttle_drop of case i."""
-        if contact_t is None:
-            return NAN
-        end = contact_t + 1.5 if cut_t is None else min(contact_t + 1.5, cut_t)
-        before = self._mean_between(i, contact_t - 2.0, contact_t - 0.2)
-        after = self._mean_between(i, contact_t + 0.5, end)
-        if before is None or after is None or before <= 0.0:
-            return NAN
-        return 1.0 - after / before
+        return {**landing_metrics(contact, _or_none(self.td_declared[i]), cut_t, _or_none(e["separation"][i]),
+                                  float(self.min_clearance[i]),
+                                  (float(x[DS_X] - x[ROVER_X]), float(x[DS_Y] - x[ROVER_Y])) if plant.ended[i] else None,
+                                  throttle_drop(contact_t, cut_t, lambda start, end: self._mean_between(i, start, end)),
+                                  _or_none(e["ds_ground"][i]), float(plant.final_propellant[i])),
+                "link_retries": 0}      # lockstep, and no link: nothing to retry
 
     def _mean_between(self, i: int, start: float, end: float) -> float | None:
         last = int(self.observed[i])
@@ -97,6 +73,3 @@ class BatchJudge:
 def _or_none(value) -> float | None:
     return None if math.isnan(value) else float(value)
 
-
-def _nan(value: float | None) -> float:
-    return NAN if value is None else value

@@ -36,7 +36,7 @@ def fly_cases(jobs: list[Job]) -> list[dict]:
 # numpy arrays, as wide as its cases: a wider one shares numpy's per-step overhead among more
 # landings, but its memory grows with it, and Ctrl-C, progress and the sequential test act once a
 # whole chunk is back.
-MAX_CHUNK = 1000
+MAX_CHUNK = 5000
 
 
 def default_chunk(cases: int, slots: int) -> int:
