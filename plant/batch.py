@@ -207,14 +207,24 @@ class BatchPlant:
             x[LENGTH, full] = k.length_max[full]
             self.bridles_full |= full
             self._record("bridles_full", full, t)
-        watch = ~self.contact_seen & alive
+        # Only the cases that can be on the ground are looked at: an attached stack out of reach
+        # of it this run of substeps (Modes.near_ground) can neither touch nor land.
+        m = self.modes
+        looked = slice(0, x.shape[1]) if m.stack_near else m.separated
+        watch = ~self.contact_seen[looked] & alive[looked]
         if watch.any():
-            on_ds = k.ground_z0 + k.grad_x * x[DS_X] + k.grad_y * x[DS_Y] - x[DS_Z] + k.deck_height
-            on_rover = k.ground_z0 + k.grad_x * x[ROVER_X] + k.grad_y * x[ROVER_Y] - x[ROVER_Z]
-            touched = watch & (np.where(self.mode == ATTACHED, on_ds, on_rover) > 0.0)
+            touched = np.zeros_like(alive)
+            a = slice(looked.start, m.attached.stop)
+            touched[a] = (k.ground_z0[a] + k.grad_x[a] * x[DS_X, a] + k.grad_y[a] * x[DS_Y, a] - x[DS_Z, a]
+                          + k.deck_height[a]) > 0.0
+            s = m.separated
+            touched[s] = (k.ground_z0[s] + k.grad_x[s] * x[ROVER_X, s] + k.grad_y[s] * x[ROVER_Y, s] - x[ROVER_Z, s]) > 0.0
+            touched[looked] &= watch
             if touched.any():
                 self._first_contact(np.flatnonzero(touched), before, f0, wind_x, wind_y, t)
-        down = alive & (x[DS_Z] - k.ground_z0 - k.grad_x * x[DS_X] - k.grad_y * x[DS_Y] <= 0.0)
+        down = np.zeros_like(alive)
+        down[looked] = alive[looked] & (x[DS_Z, looked] - k.ground_z0[looked] - k.grad_x[looked] * x[DS_X, looked]
+                                        - k.grad_y[looked] * x[DS_Y, looked] <= 0.0)
         if down.any():
             self._record("ds_ground", down, t)
             self._freeze(down)
