@@ -200,7 +200,11 @@ def derivative(x: np.ndarray, f, wind_x, wind_y, m: Modes, k: CaseConstants, out
     ux, uy = vx - wind_x, vy - wind_y
     q = m.ds_drag * np.exp((k.datum - pz) * k.inv_scale_height) * np.sqrt(ux * ux + uy * uy + vz * vz)
     q *= inv_m
-    out[3], out[4], out[5] = tax - q * ux, tay - q * uy, taz - q * vz - g
+    # tax - q * ux and so on, written straight into out's rows (no temporaries to copy)
+    np.subtract(tax, q * ux, out=out[3])
+    np.subtract(tay, q * uy, out=out[4])
+    np.subtract(taz, q * vz, out=out[5])
+    out[5] -= g
     if m.stack_near and m.attached.stop:
         _stack_contact(x, out, inv_m, m.attached, k)
     s = m.separated
@@ -220,8 +224,11 @@ def _rover(x, out, wind_x, wind_y, s: slice, k: CaseConstants) -> None:
     ux, uy = wx - wind_x[s], wy - wind_y[s]
     q = k.drag_rover_rho[s] * np.exp((k.datum[s] - x[ROVER_Z, s]) * k.inv_scale_height[s]) * np.sqrt(
         ux * ux + uy * uy + wz * wz)
-    q *= k.inv_rover_mass[s]
-    out[9, s], out[10, s], out[11, s] = -q * ux, -q * uy, -q * wz - k.gravity[s]
+    q *= -k.inv_rover_mass[s]          # -q from here: -q * ux is (-q) * ux, bit for bit
+    np.multiply(q, ux, out=out[9, s])
+    np.multiply(q, uy, out=out[10, s])
+    np.multiply(q, wz, out=out[11, s])
+    out[11, s] -= k.gravity[s]
 
 
 def _bridle(x, out, inv_m, h: slice, k: CaseConstants) -> None:
