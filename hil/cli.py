@@ -317,6 +317,8 @@ def cmd_replay(args) -> int:
     check_rig(rig)
     overrides = controller_overrides(args.controller)
     out = Path(args.out) if args.out else recording.folder / f"replay-{safe_name(rig.name)}"
+    if recording.folder.resolve().is_relative_to(out.resolve()):
+        raise ConfigError(f"--out {out} holds the run being replayed; choose a folder of its own")
     run_folder.prepare(out, replace=args.replace, what="--out")
     print(f"replaying {len(recording.cycles)} steps of {recording.folder} into {rig.name} ({rig.kind}), lockstep"
           + (f", config overrides {overrides}" if overrides else ""), flush=True)
