@@ -1,12 +1,12 @@
 """Replay: a recorded run's sensor frames fed in order, open loop, to a controller, and its
 command stream compared with the recorded one, cycle by cycle (docs/replay.md).
 
-The frames are rebuilt from telemetry.csv's `sensor_*` columns (every field the device got;
-the frame number is the cycle) and sent by the lockstep executive itself, with the recorded
-frames in the plant's place: the same encode, FC23 exchange, frame-echo check and link policy
-as a landing. The config block is the one the run wrote (summary.json), in lockstep, with
-optional overrides. Nothing is fed back: the recorded frames go out whatever the controller
-answers, so a difference shows at the cycle the controller first decides differently.
+One frame per control step the recorded device ran, rebuilt from telemetry.csv's `sensor_*`
+columns (every field the device got) at the controller's clock, is sent by the lockstep executive
+itself with the recorded frames in the plant's place: the same encode, FC23 exchange, frame-echo
+check and link policy as a landing. The config block is the one the run wrote (summary.json), in
+lockstep, with optional overrides. Nothing is fed back: the recorded frames go out whatever the
+controller answers, so a difference shows at the cycle the controller first decides differently.
 """
 
 from __future__ import annotations
@@ -91,11 +91,13 @@ def load_recording(folder: str | Path) -> Recording:
     rows = len(columns["cycle"])
     if rows == 0:
         raise ConfigError(f"replay: {telemetry} holds no cycles")
-    row_of: dict[int, int] = {}
+    row_of: dict[int, int] = {}        # cycle -> its row
+    last = -math.inf
     for i, cycle in enumerate(columns["cycle"]):
-        if row_of and cycle <= max(row_of):
-            raise ConfigError(f"replay: {telemetry} row {i + 2}: cycle {cycle:g} does not follow {max(row_of)}")
+        if cycle <= last:
+            raise ConfigError(f"replay: {telemetry} row {i + 2}: cycle {cycle:g} does not follow {last:g}")
         row_of[int(cycle)] = i
+        last = cycle
     epoch = _device_epoch(columns) if timing == "realtime" else None
     notes = _fault_notes(summary)
     if timing == "realtime" and epoch is None:
@@ -185,7 +187,7 @@ def _read_columns(path: Path) -> dict[str, list]:
     columns = read_telemetry(path)
     for name in NEEDED_COLUMNS:
         for i, value in enumerate(columns[name]):
-            if not isinstance(value, float) or (name != "cycle" and name.startswith("cmd_") and math.isnan(value)):
+            if not isinstance(value, float) or (name.startswith("cmd_") and math.isnan(value)):
                 raise ConfigError(f"replay: {path} row {i + 2}: {name} is {value!r}, not a number")
     return columns
 
