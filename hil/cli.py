@@ -1,4 +1,4 @@
-"""The `hil` command: land, compare, test, scenarios, ports, icd, bench. Exit 0 pass, 1 landing failed,
+"""The `hil` command: land, compare, replay, test, scenarios, ports, icd, bench. Exit 0 pass, 1 landing failed,
 2 usage/config/link (`hil test`: pytest's exit codes)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hil import __version__, icd, metrics, run_folder, signals
 from hil.errors import ConfigError, HilError
+from hil.replay import TOLERANCES
 from hil.rig import check_link_faults
 from hil.run import ERROR, INCONCLUSIVE, PASS, load_faults_file
 from plant.faults import FaultError, parse_faults
@@ -304,6 +305,33 @@ def _print_comparison(report: dict) -> None:
         print(f"  {metric:<26} {metrics.format_value(row['a']):>12} {metrics.format_value(row['b']):>12}   {diff}")
 
 
+def cmd_replay(args) -> int:
+    from hil.campaign.plan import controller_overrides
+    from hil.compare import Tolerances
+    from hil.replay import check_rig, describe, load_recording, replay, write_report
+    from hil.rig import resolve_rig
+    from hil.run import safe_name
+    from hil.session import Session
+
+    recording = load_recording(args.run_dir)
+    rig = resolve_rig(args.rig)
+    check_rig(rig)
+    overrides = controller_overrides(args.controller)
+    out = Path(args.out) if args.out else recording.folder / f"replay-{safe_name(rig.name)}"
+    if recording.folder.resolve().is_relative_to(out.resolve()):
+        raise ConfigError(f"--out {out} holds the run being replayed; choose a folder of its own")
+    run_folder.prepare(out, replace=args.replace, what="--out")
+    print(f"replaying {len(recording.cycles)} steps of {recording.folder} into {rig.name} ({rig.kind}), lockstep"
+          + (f", config overrides {overrides}" if overrides else ""), flush=True)
+    with Session(rig) as session:
+        report = replay(recording, session, overrides=overrides,
+                        tolerances=Tolerances(command=args.command_tol, cycles=args.cycle_tol))
+    path = write_report(report, out)
+    print("\n".join(f"  {line}" for line in describe(report)))
+    print(f"  {'AGREE' if report['agree'] else 'DIFFERENT'} within tolerances; {path}")
+    return EXIT_PASS if report["agree"] else EXIT_FAIL
+
+
 def cmd_ports(args) -> int:
     from hil.ports import print_ports
     return print_ports()
@@ -490,6 +518,23 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--velocity-tol", type=_non_negative_float, default=0.02,
                          help="rover touchdown velocity tolerance, m/s (0.02)")
     compare.set_defaults(func=cmd_compare)
+
+    rep = sub.add_parser("replay", help="feed a recorded run's sensor frames to a controller and compare its commands",
+                         description="Send a run folder's recorded sensor frames, in order and open loop, to a "
+                                     "controller in lockstep, with the config block the run wrote, and compare its "
+                                     "commands with the recorded ones cycle by cycle (docs/replay.md). Exit 0 when "
+                                     "they agree within the tolerances, 1 when they do not, 2 on an error.")
+    rep.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (telemetry.csv and summary.json)")
+    rep.add_argument("--rig", required=True, help="rig file, 'loopback' or 'mil' (a lockstep rig)")
+    rep.add_argument("--controller", action="append", default=[], metavar="NAME=VALUE",
+                     help="config register value instead of the recorded one (repeatable)")
+    rep.add_argument("--out", help="folder for replay.json (default: RUN_DIR/replay-<rig>)")
+    rep.add_argument("--replace", action="store_true", help="let --out be a folder holding an earlier replay")
+    rep.add_argument("--command-tol", type=_non_negative_float, default=TOLERANCES.command,
+                     help=f"throttle/tilt tolerance where states agree ({TOLERANCES.command:g})")
+    rep.add_argument("--cycle-tol", type=_non_negative_int, default=TOLERANCES.cycles,
+                     help=f"how far a state or discretes change may move, cycles ({TOLERANCES.cycles})")
+    rep.set_defaults(func=cmd_replay)
 
     test = sub.add_parser("test", help="run the shipped acceptance suite under pytest (other options go to pytest)",
                           description="Fly every shipped scenario over a few seeds and the must-fail checks "

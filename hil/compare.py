@@ -12,14 +12,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from hil import metrics  # noqa: E402
-from hil.run import RunResult  # noqa: E402
-from hil.telemetry import TELEMETRY_FILE, json_safe, read_telemetry  # noqa: E402
+from hil import metrics
+from hil.run import RunResult
+from hil.telemetry import TELEMETRY_FILE, json_safe, read_telemetry
 
 COMPARE_FILE = "compare.json"
 PLOT_FILE = "compare.png"
@@ -49,7 +44,7 @@ def compare_runs(a: RunResult, b: RunResult, tolerances: Tolerances) -> dict:
                 worst, at = diff, i
         commands[key.removeprefix("cmd_")] = {"max_abs_diff": worst,
                                               "cycle": None if at is None else int(ta["cycle"][at])}
-    transitions = _transition_offsets(_transitions(ta), _transitions(tb))
+    transitions = transition_offsets(_transitions(ta), _transitions(tb))
     touchdown = {m: {"a": a.metrics.get(m), "b": b.metrics.get(m),
                      "diff": _diff(a.metrics.get(m), b.metrics.get(m))} for m in metrics.COMPARED}
     timings = (a.summary["timing"]["mode"], b.summary["timing"]["mode"])
@@ -92,15 +87,20 @@ def _columns(result: RunResult) -> dict[str, list]:
 
 def _transitions(columns: dict) -> list[tuple[int, int]]:
     """(cycle, new state) each time the controller state changes."""
+    return transitions(columns["cycle"], columns["cmd_state"])
+
+
+def transitions(cycles, values) -> list[tuple[int, int]]:
+    """(cycle, new value) each time a per-cycle value (a state, the discretes) changes."""
     out, previous = [], None
-    for cycle, state in zip(columns["cycle"], columns["cmd_state"]):
-        if state != previous:
-            out.append((int(cycle), int(state)))
-            previous = state
+    for cycle, value in zip(cycles, values):
+        if value != previous:
+            out.append((int(cycle), int(value)))
+            previous = value
     return out
 
 
-def _transition_offsets(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[dict]:
+def transition_offsets(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[dict]:
     """Pair the k-th entry into each state in A with the k-th in B; a missing one has no offset."""
     rows, seen_b = [], {}
     for cycle_a, state in a:
@@ -128,6 +128,10 @@ def _within(diff, tolerance: float) -> bool:
 
 
 def write_comparison(report: dict, a: RunResult, b: RunResult, out_dir: Path) -> None:
+    # matplotlib here, not at import: hil replay uses this module's helpers and draws nothing
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / COMPARE_FILE).write_text(json.dumps(json_safe(report), indent=2) + "\n")
     ta, tb = _columns(a), _columns(b)

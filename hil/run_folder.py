@@ -12,9 +12,10 @@ from pathlib import Path
 
 from hil.errors import ConfigError
 
-# What a run (or `hil compare`, whose folder holds a run folder per rig) writes.
+# What a run (or `hil compare`, whose folder holds a run folder per rig) writes; `hil replay` writes
+# replay.json into a folder of its own, by default inside the run folder it replayed.
 RUN_FILES = frozenset({"telemetry.csv", "timing.csv", "summary.json", "landing.png", "timing.png", "report.html",
-                       "compare.json", "compare.png"})
+                       "compare.json", "compare.png", "replay.json"})
 
 
 def prepare(folder: Path, *, replace: bool, what: str = "run folder") -> Path:
