@@ -83,7 +83,8 @@ class _PluginState:
         ids = [a for m in item.iter_markers("requirement") for a in m.args]
         if ids and self.requirements is not None:
             noted = self.requirement_tests.setdefault(item.nodeid, {"ids": ids, "phases": []})
-            noted["phases"].append(_phase_outcome(report))
+            from hil.requirements import phase_outcome
+            noted["phases"].append(phase_outcome(report))
         flew = item.stash.get(_results_key, None) is not None or "land" in getattr(item, "fixturenames", ())
         if flew and (call.when == "call" or (call.when == "setup" and not report.passed)):
             self._note_entry(item, report)
@@ -147,37 +148,17 @@ class _PluginState:
         CSV to --hil-requirements-csv or next to the HTML report or the JUnit file."""
         if self.requirements is None or _requirements_problem_key in self.config.stash:
             return None
-        from hil.requirements import build_matrix, summary_line, write_matrix_csv
-        tests = [(nodeid, _test_outcome(noted["phases"]), noted["ids"])
+        from hil import requirements
+        tests = [(nodeid, requirements.overall_outcome(noted["phases"]), noted["ids"])
                  for nodeid, noted in self.requirement_tests.items()]
-        rows = build_matrix(self.requirements, tests)
+        rows = requirements.build_matrix(self.requirements, tests)
         rig = self.config.stash[_rig_key].name
         beside = self.config.getoption("hil_report") or getattr(self.config.option, "xmlpath", None)
         csv_path = self.config.getoption("hil_requirements_csv") or (
             Path(beside).parent / "requirements.csv" if beside else None)
-        written = f" ({write_matrix_csv(rows, csv_path, rig)})" if csv_path else ""
-        lines.append(f"hil: {summary_line(rows, rig)}{written}")
+        written = f" ({requirements.write_matrix_csv(rows, csv_path, rig)})" if csv_path else ""
+        lines.append(f"hil: {requirements.summary_line(rows, rig)}{written}")
         return rows
-
-
-def _phase_outcome(report) -> str:
-    """One phase's outcome for the requirements matrix; only a real pass is "passed"."""
-    if hasattr(report, "wasxfail"):
-        return "xfailed" if report.skipped else "xpassed"
-    if report.skipped:
-        return "skipped"
-    if report.failed:
-        rig_trouble = getattr(report, "hil_rig_trouble", False)
-        return "failed" if report.when == "call" and not rig_trouble else "error"
-    return "passed"
-
-
-def _test_outcome(phases: list[str]) -> str:
-    """A test's outcome over its setup, call and teardown: the worst phase."""
-    for outcome in ("error", "failed", "xpassed", "xfailed", "skipped"):
-        if outcome in phases:
-            return outcome
-    return "passed" if phases else "not run"
 
 
 def _report_text(report) -> str:

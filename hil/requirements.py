@@ -104,6 +104,27 @@ def write_matrix_csv(rows: list[MatrixRow], path: str | Path, rig: str) -> Path:
     return path
 
 
+def phase_outcome(report) -> str:
+    """One phase's outcome (a pytest TestReport: setup, call or teardown) for the matrix; only a
+    real pass is "passed", and a failure the plugin marked as the rig's trouble is an error."""
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    if report.skipped:
+        return "skipped"
+    if report.failed:
+        rig_trouble = getattr(report, "hil_rig_trouble", False)
+        return "failed" if report.when == "call" and not rig_trouble else "error"
+    return "passed"
+
+
+def overall_outcome(phases: list[str]) -> str:
+    """A test's outcome over its setup, call and teardown: the worst phase."""
+    for outcome in ("error", "failed", "xpassed", "xfailed", "skipped"):
+        if outcome in phases:
+            return outcome
+    return "passed" if phases else "not run"
+
+
 def summary_line(rows: list[MatrixRow], rig: str) -> str:
     """'12 of 30 requirements verified by a passing test on rig loopback; 10 with no test, 1 failed'."""
     count = {status: sum(row.status == status for row in rows) for status in STATUSES}
