@@ -378,15 +378,28 @@ def cmd_bench(args) -> int:
     return EXIT_PASS
 
 
+# The requirements the shipped suite verifies, in a checkout or an editable install.
+REQUIREMENTS_FILE = Path(__file__).resolve().parents[1] / "docs" / "requirements.toml"
+
+
 def cmd_test(args, pytest_args: list[str]) -> int:
     """The shipped acceptance suite under pytest; pytest's exit code (0 passed, 1 failed, 2
-    interrupted, 4 usage error)."""
+    interrupted, 4 usage error), except 2 with one line for a malformed requirements file or a
+    requirement marker naming an id the file does not hold."""
     from datetime import datetime, timezone
 
     import pytest
 
-    from hil.pytest_plugin import suite_dir
+    from hil.pytest_plugin import requirements_problem, suite_dir
+    from hil.requirements import load_requirements
 
+    requirements = args.requirements or (str(REQUIREMENTS_FILE) if REQUIREMENTS_FILE.is_file() else None)
+    if requirements:
+        try:
+            load_requirements(requirements)
+        except HilError as exc:
+            print(f"hil: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
     suite = suite_dir()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs") / f"{stamp}-test"
@@ -395,7 +408,22 @@ def cmd_test(args, pytest_args: list[str]) -> int:
             "--hil-out", str(out), "--hil-report", str(report), "--hil-seeds", str(args.seeds)]
     for scenario in args.scenario:
         argv += ["--hil-scenario", scenario]
-    return int(pytest.main(argv + pytest_args))
+    if requirements:
+        argv += ["--hil-requirements", requirements]
+    probe = _ConfigProbe()
+    code = int(pytest.main(argv + pytest_args, plugins=[probe]))
+    if code == pytest.ExitCode.USAGE_ERROR and probe.config is not None and requirements_problem(probe.config):
+        return EXIT_ERROR   # pytest has printed the one line
+    return code
+
+
+class _ConfigProbe:
+    """A pytest plugin that keeps the run's config, to ask the hil plugin afterwards why it stopped."""
+
+    config = None
+
+    def pytest_configure(self, config) -> None:
+        self.config = config
 
 
 def _number(kind, low: float, strict: bool, what: str):
@@ -546,6 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="fly only this scenario (name or file; repeatable)")
     test.add_argument("--out", help="folder for the run folders (default: runs/<time>-test)")
     test.add_argument("--report", help="HTML report of the suite (default: report.html in the --out folder)")
+    test.add_argument("--requirements",
+                      help="requirements file the suite's markers name (default: docs/requirements.toml); the "
+                           "matrix goes into the report and requirements.csv beside it (docs/requirements.md)")
     test.set_defaults(func=cmd_test)
 
     proxy = sub.add_parser("proxy", help="a misbehaving wire: relay a device's port through a pty with faults",

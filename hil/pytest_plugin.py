@@ -14,7 +14,9 @@ markers, and does nothing until a test requests one of its fixtures (`land`, `hi
 - `hil_campaign(scenario, runs=..., target=..., sweeps=..., expect="PASS")` flies a Monte Carlo
   campaign on the chosen rig (--hil-workers N local processes, or --hil-scheduler ADDRESS) and
   checks its verdict (docs/campaigns.md).
-- `@pytest.mark.requirement("ID", ...)` writes requirement ids to the JUnit report;
+- `@pytest.mark.requirement("ID", ...)` writes requirement ids to the JUnit report; with
+  --hil-requirements FILE every id must be in that file, and the run writes the requirements
+  matrix (which passing test verifies which requirement) as CSV and into --hil-report;
   `@pytest.mark.needs("realtime", ...)` skips, with the reason, where the rig lacks it.
 - JUnit properties per test: rig, device identity, image hash, scenario, seed, every metric,
   run folder; suite properties: package version, git revision, rig. `--hil-report FILE` writes
@@ -40,6 +42,7 @@ _REQUIREMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 _rig_key = pytest.StashKey[Rig]()
 _state_key = pytest.StashKey["_PluginState"]()
 _results_key = pytest.StashKey[list]()
+_requirements_problem_key = pytest.StashKey[str]()
 
 
 class RigTrouble(Exception):
@@ -57,6 +60,9 @@ class _PluginState:
         self.identity: dict = {}
         self.last_module: str | None = None
         self.provenance_written = False
+        self.requirements = None          # {id: Requirement} with --hil-requirements
+        self.requirement_tests: dict[str, dict] = {}   # nodeid -> {"ids": [...], "phases": [...]}
+        self.summary_lines: list[str] = []   # for the terminal summary
 
     def pytest_report_header(self, config: pytest.Config) -> str | None:
         if not (config.getoption("rig") or os.environ.get(RIG_ENV) or config.getini("hil_rig")):
@@ -74,6 +80,11 @@ class _PluginState:
         if call.when == "call" and call.excinfo is not None and call.excinfo.errisinstance(RigTrouble):
             report.longrepr = str(call.excinfo.value)
             report.hil_rig_trouble = True
+        ids = [a for m in item.iter_markers("requirement") for a in m.args]
+        if ids and self.requirements is not None:
+            noted = self.requirement_tests.setdefault(item.nodeid, {"ids": ids, "phases": []})
+            from hil.requirements import phase_outcome
+            noted["phases"].append(phase_outcome(report))
         flew = item.stash.get(_results_key, None) is not None or "land" in getattr(item, "fixturenames", ())
         if flew and (call.when == "call" or (call.when == "setup" and not report.passed)):
             self._note_entry(item, report)
@@ -114,19 +125,40 @@ class _PluginState:
                              "results": list(item.stash.get(_results_key, []))})
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
-        """The HTML report of every landing so far: after a clean end, a failure or Ctrl-C."""
+        """The requirements matrix and the HTML report of every landing so far: after a clean
+        end, a failure or Ctrl-C."""
+        lines = self.summary_lines
+        matrix = self._requirements_matrix(lines)
         path = self.config.getoption("hil_report")
-        if not path:
-            return
-        from hil.report import write_suite_report
-        provenance = _provenance(self.config.stash[_rig_key], self.identity)
-        provenance["pytest_exit"] = str(int(exitstatus))
-        provenance["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-        written = write_suite_report(self.entries, Path(path), provenance)
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None and written is not None:
-            reporter.ensure_newline()
-            reporter.write_line(f"hil: report {written} ({len(self.entries)} tests with landings)")
+        if path:
+            from hil.report import write_suite_report
+            provenance = _provenance(self.config.stash[_rig_key], self.identity)
+            provenance["pytest_exit"] = str(int(exitstatus))
+            provenance["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+            written = write_suite_report(self.entries, Path(path), provenance, requirements=matrix)
+            lines.append(f"hil: report {written} ({len(self.entries)} tests with landings)")
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        """What sessionfinish wrote, once pytest's progress line has ended."""
+        for line in self.summary_lines:
+            terminalreporter.write_line(line)
+
+    def _requirements_matrix(self, lines: list[str]):
+        """With --hil-requirements (and markers that checked out): the matrix rows, written as
+        CSV to --hil-requirements-csv or next to the HTML report or the JUnit file."""
+        if self.requirements is None or _requirements_problem_key in self.config.stash:
+            return None
+        from hil import requirements
+        tests = [(nodeid, requirements.overall_outcome(noted["phases"]), noted["ids"])
+                 for nodeid, noted in self.requirement_tests.items()]
+        rows = requirements.build_matrix(self.requirements, tests)
+        rig = self.config.stash[_rig_key].name
+        beside = self.config.getoption("hil_report") or getattr(self.config.option, "xmlpath", None)
+        csv_path = self.config.getoption("hil_requirements_csv") or (
+            Path(beside).parent / "requirements.csv" if beside else None)
+        written = f" ({requirements.write_matrix_csv(rows, csv_path, rig)})" if csv_path else ""
+        lines.append(f"hil: {requirements.summary_line(rows, rig)}{written}")
+        return rows
 
 
 def _report_text(report) -> str:
@@ -154,6 +186,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="files per landing: all (telemetry, summary, plots, report) or none (in memory)")
     group.addoption("--hil-criteria", default=None, help="criteria file for every landing that names none")
     group.addoption("--hil-report", default=None, help="write one self-contained HTML report of the landings")
+    group.addoption("--hil-requirements", default=None,
+                    help="requirements file (docs/requirements.toml): check every requirement marker's ids "
+                         "against it and write the requirements matrix (also the hil_requirements ini value)")
+    group.addoption("--hil-requirements-csv", default=None,
+                    help="where to write the requirements matrix as CSV (default: requirements.csv next to "
+                         "--hil-report, else next to --junitxml)")
     group.addoption("--hil-seeds", default=1, type=int,
                     help="seeds per scenario in suites that parametrise over seeds (the acceptance suite)")
     group.addoption("--hil-scenario", action="append", default=[],
@@ -164,6 +202,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hil-scheduler", default=None,
                     help="Dask scheduler address for the hil_campaign fixture (instead of local workers)")
     parser.addini("hil_rig", "rig for the land fixture when --rig and $HIL_RIG are not given", default="")
+    parser.addini("hil_requirements", "requirements file when --hil-requirements is not given (relative "
+                  "to the rootdir)", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -191,18 +231,45 @@ def pytest_configure(config: pytest.Config) -> None:
         except HilError as exc:
             raise pytest.UsageError(f"--hil-criteria: {exc}") from None
     state = config.stash[_state_key] = _PluginState(config)
+    state.requirements = _load_requirements(config)
     config.pluginmanager.register(state, "hil-state")
+
+
+def _load_requirements(config: pytest.Config):
+    """The --hil-requirements file (or the ini value, relative to the rootdir), or None."""
+    path = config.getoption("hil_requirements")
+    if not path and config.getini("hil_requirements"):
+        path = config.rootpath / config.getini("hil_requirements")
+    if not path:
+        return None
+    from hil.requirements import load_requirements
+    try:
+        return load_requirements(path)
+    except HilError as exc:
+        raise pytest.UsageError(f"--hil-requirements: {exc}") from None
+
+
+def requirements_problem(config: pytest.Config) -> str | None:
+    """Why the run stopped at collection over a requirement marker naming an unknown id, or None."""
+    return config.stash.get(_requirements_problem_key, None)
 
 
 def _check_markers(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Check every requirement and needs marker; skip what the rig cannot do."""
     rig = config.stash[_rig_key]
+    known = config.stash[_state_key].requirements
     for item in items:
         for mark in item.iter_markers("requirement"):
             if not mark.args or mark.kwargs or not all(isinstance(a, str) and _REQUIREMENT_ID.match(a)
                                                       for a in mark.args):
                 raise pytest.UsageError(f"{item.nodeid}: requirement marker needs one or more ids "
                                         f"(letters, digits, _ . : -), got {_marker_args(mark)}")
+            unknown = [a for a in mark.args if known is not None and a not in known]
+            if unknown:
+                source = config.getoption("hil_requirements") or config.getini("hil_requirements")
+                problem = config.stash[_requirements_problem_key] = (
+                    f"{item.nodeid}: requirement {unknown[0]} is not in {source}")
+                raise pytest.UsageError(problem)
             item.user_properties += [("requirement", requirement) for requirement in mark.args]
         for mark in item.iter_markers("needs"):
             unknown = [a for a in mark.args if a not in CAPABILITIES]
@@ -401,6 +468,11 @@ def _provenance(rig: Rig, identity: dict) -> dict[str, str]:
         if identity.get("image_sha256"):
             prov["image_sha256"] = identity["image_sha256"]
     return prov
+
+
+def rig_for(config: pytest.Config) -> Rig:
+    """The run's rig, for code that runs before fixtures (pytest_generate_tests)."""
+    return config.stash[_rig_key]
 
 
 def suite_dir() -> Path:

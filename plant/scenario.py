@@ -15,7 +15,7 @@ from plant.faults import Fault, FaultError, parse_faults
 from plant.params import InitialConditions, ParamError, PlantParams
 
 _TOP_LEVEL = ("name", "description", "seed", "max_time_s", "timing", "expect", "expect_why", "expect_within_s",
-              "initial", "plant", "controller", "dispersions", "faults")
+              "requirements", "initial", "plant", "controller", "dispersions", "faults")
 # What a sound controller does: lands within the criteria ("pass"); fails them, for the reason in
 # expect_why ("fail"); enters the LINK_LOST safe state within expect_within_s of the link fault's
 # onset and stays there ("safe_state", real time); whatever else, never cuts the bridles before
@@ -50,6 +50,9 @@ class Scenario:
     dispersions: dict[str, Dispersion] = field(default_factory=dict)
     # What goes wrong and when: the scenario's [[faults]] tables (plant/faults.py).
     faults: tuple[Fault, ...] = ()
+    # Requirement ids (docs/requirements.toml) a landing that meets `expect` verifies, beyond
+    # those of the criteria it is judged on; the acceptance suite marks its test with them.
+    requirements: tuple[str, ...] = ()
 
     @property
     def expected_verdict(self) -> str:
@@ -149,6 +152,9 @@ def _parse(raw: bytes, label: str, stem: str) -> Scenario:
         within = _typed(within, 0.0, "expect_within_s", label)
         if not 0 < within <= max_time_s:
             raise ScenarioError(f"{label}: expect_within_s must be in (0, max_time_s], got {within!r}")
+    requirements = doc.get("requirements", [])
+    if not isinstance(requirements, list) or not all(isinstance(r, str) and r.strip() for r in requirements):
+        raise ScenarioError(f"{label}: requirements must be a list of requirement ids, got {requirements!r}")
     timing = doc.get("timing")
     if timing not in (None, "lockstep", "realtime"):
         raise ScenarioError(f"{label}: timing must be 'lockstep' or 'realtime', got {timing!r}")
@@ -169,7 +175,7 @@ def _parse(raw: bytes, label: str, stem: str) -> Scenario:
     return Scenario(name=name, description=description, params=params, initial=initial,
                     seed=seed, max_time_s=max_time_s, controller=controller, expect=expect,
                     expect_why=expect_why, expect_within_s=within, timing=timing, dispersions=dispersions,
-                    faults=faults)
+                    faults=faults, requirements=tuple(requirements))
 
 
 def _build(cls: type, table: object, where: str, label: str):

@@ -1,7 +1,8 @@
 """A suite's page: many tests and their landings on one self-contained page.
 
-Counts by outcome first, the provenance, a table with one row per landing, then one section per
-test with its landings (plot and criteria). Failures and errors come first and open; passes and
+Counts by outcome first, the provenance, a table with one row per landing, the requirements
+matrix when the run had a requirements file, then one section per test with its landings (plot
+and criteria). Failures and errors come first and open; passes and
 skips follow, collapsed, so the page opens on what needs looking at.
 """
 
@@ -19,9 +20,10 @@ OUTCOMES = ("failed", "error", "passed", "skipped")   # the order sections appea
 OPEN_OUTCOMES = ("failed", "error")
 
 
-def write_suite_report(entries: list[dict], path, provenance: dict[str, str]) -> Path:
+def write_suite_report(entries: list[dict], path, provenance: dict[str, str], requirements=None) -> Path:
     """Write the suite page to `path`. Each entry: nodeid, outcome (passed/failed/error/skipped),
-    message, duration_s, requirements (list of str) and results (RunResults, may be empty)."""
+    message, duration_s, requirements (list of str) and results (RunResults, may be empty).
+    `requirements`: the requirements matrix (hil.requirements.MatrixRow list), or None."""
     path = Path(path)
     ordered = sorted(entries, key=lambda e: _outcome_rank(e.get("outcome")))
     anchors = {id(entry): f"test-{i + 1}" for i, entry in enumerate(ordered)}
@@ -30,8 +32,10 @@ def write_suite_report(entries: list[dict], path, provenance: dict[str, str]) ->
         _counts(ordered),
         "<h2>Provenance</h2>", key_value_table(provenance.items()),
         "<h2>Summary</h2>", _summary_table(ordered, anchors, path.parent),
-        "<h2>Tests</h2>",
     ]
+    if requirements is not None:
+        sections += ["<h2>Requirements</h2>", _requirements_section(requirements, provenance.get("rig", "?"))]
+    sections.append("<h2>Tests</h2>")
     sections += [_test_section(entry, anchors[id(entry)]) for entry in ordered]
     counts = Counter(e.get("outcome") for e in entries)
     title = "suite: " + ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts[o])
@@ -79,6 +83,23 @@ def _summary_table(entries: list[dict], anchors: dict, page_dir: Path) -> str:
             rows.append(cells)
             classes.append("failed" if result is not None and result.verdict != "PASS" else "")
     return table(headers, rows, row_classes=classes, numeric=(5, 6, 7))
+
+
+def _requirements_section(rows, rig: str) -> str:
+    """Which requirement is verified by which passing test on this rig: no test first, then
+    not verified (its tests failed, errored or were skipped), then verified."""
+    from hil.requirements import NO_TEST, NOT_VERIFIED, VERIFIED, summary_line
+    status_badge = {VERIFIED: "pass", NO_TEST: "skip", NOT_VERIFIED: "error"}
+    cells, classes = [], []
+    for row in rows:
+        req = row.requirement
+        tests = "<br>".join(f'{esc(test)} {badge(outcome)}' for test, outcome in row.tests) or "-"
+        status = f'<span class="badge {status_badge.get(row.status, "fail")}">{esc(row.status)}</span>'
+        source = f'<span class="muted">{esc(req.source)}</span>'
+        cells.append([f"<b>{esc(req.id)}</b>", status, esc(req.text), source, tests])
+        classes.append("" if row.status == VERIFIED else "failed")
+    return (f"<p>{esc(summary_line(rows, rig))}. Only a passing test verifies a requirement.</p>"
+            + table(["requirement", "status", "text", "source", f"tests on rig {rig}"], cells, row_classes=classes))
 
 
 def _folder_link(result, page_dir: Path) -> str:

@@ -5,6 +5,9 @@ to pick scenarios). Each scenario lands as the catalogue expects (`expect` in it
 must-fail checks write a broken controller through the config registers of this very rig and
 require the verdict to FAIL on the criterion the breakage violates, so a PASS from this rig
 means something. On a real-time rig the landings are also judged on the timing criteria.
+
+Each test names the requirements (docs/requirements.toml) it verifies: a landing names those of
+the criteria it is judged on and its scenario's `requirements`.
 """
 
 from dataclasses import replace
@@ -14,22 +17,50 @@ import pytest
 from hil.devices import device_for
 from hil.errors import ConfigError
 from hil.fault_injection import check_rig_can_apply
-from hil.pytest_plugin import scenarios_for, seeds_for
+from hil.metrics import TIMING_NAMES
+from hil.pytest_plugin import rig_for, scenarios_for, seeds_for
+from hil.run import criteria_for
 from hil.verdict import Criterion, judge
 from plant.scenario import load_scenario
+
+# The requirement a default criterion verifies when a landing is judged on it and passes.
+CRITERION_REQUIREMENTS = {
+    "rover_vz_at_contact_mps": "CTRL-TD-001",
+    "rover_vh_at_contact_mps": "CTRL-TD-002",
+    "td_latency_s": "CTRL-TD-003",
+    "cut_before_contact": "CTRL-TD-004",
+    "min_clearance_m": "CTRL-DS-001",
+    "flyaway_distance_m": "CTRL-FLY-001",
+    "command_age_p99_ms": "CTRL-RT-001",
+    "device_step_p99_ms": "CTRL-RT-001",
+    "link_lost_after_s": "CTRL-LINK-001",
+    "link_lost_left": "CTRL-LINK-001",
+}
+
+
+def landing_requirements(scenario, timing: str) -> list[str]:
+    """What a landing that meets its scenario's expectation verifies: the requirements of the
+    criteria it is judged on (none when a FAIL is expected; timing ones in real time only), then
+    the scenario's own."""
+    judged = [] if scenario.expected_verdict == "FAIL" else criteria_for(scenario)
+    ids = [CRITERION_REQUIREMENTS[c.metric] for c in judged if c.metric in CRITERION_REQUIREMENTS
+           and (timing == "realtime" or c.metric not in TIMING_NAMES)]
+    return list(dict.fromkeys(ids + list(scenario.requirements)))
 
 
 def pytest_generate_tests(metafunc):
     if "scenario_seed" in metafunc.fixturenames:
         cases = []
+        rig = rig_for(metafunc.config)
         for name in scenarios_for(metafunc.config):
             scenario = load_scenario(name)
-            cases += [pytest.param((name, seed), id=f"{scenario.name}-seed{seed}")
+            ids = landing_requirements(scenario, scenario.timing or rig.timing)
+            marks = [pytest.mark.requirement(*ids)] if ids else []
+            cases += [pytest.param((name, seed), id=f"{scenario.name}-seed{seed}", marks=marks)
                       for seed in seeds_for(metafunc.config, scenario.seed)]
         metafunc.parametrize("scenario_seed", cases)
 
 
-@pytest.mark.requirement("LAND-VZ", "LAND-VH", "LAND-TD", "LAND-CUT", "LAND-CLEAR", "LAND-FLYAWAY")
 def test_scenario_lands_as_the_catalogue_expects(land, hil_rig, scenario_seed):
     name, seed = scenario_seed
     scenario = load_scenario(name)
@@ -50,7 +81,7 @@ BROKEN = {
 }
 
 
-@pytest.mark.requirement("HARNESS-MUST-FAIL")
+@pytest.mark.requirement("TB-VERDICT-003", "CTRL-CFG-003")
 @pytest.mark.parametrize("breakage", sorted(BROKEN))
 def test_the_harness_fails_a_broken_controller_on_this_rig(land, breakage):
     config, must_fail = BROKEN[breakage]
@@ -59,7 +90,7 @@ def test_the_harness_fails_a_broken_controller_on_this_rig(land, breakage):
     assert must_fail <= failed, f"{breakage}: expected {sorted(must_fail)} among the failed criteria, got {sorted(failed)}"
 
 
-@pytest.mark.requirement("TIMING")
+@pytest.mark.requirement("CTRL-RT-001", "TB-VERDICT-005")
 @pytest.mark.needs("realtime")
 def test_real_time_landing_is_judged_on_timing(land):
     result = land("terminal-descent", expect=None)
