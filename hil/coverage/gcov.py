@@ -45,9 +45,9 @@ class GcovRecorder:
         self.device_starts = 0
 
     def begin(self) -> None:
-        """Start from zero: no counts from an earlier invocation in this folder."""
+        """Start from zero: no counts from an earlier invocation in this folder. The program's
+        gcov runtime makes the folders when it first writes (a run folder stays empty until then)."""
         shutil.rmtree(self.data_dir, ignore_errors=True)
-        self.data_dir.mkdir(parents=True)
 
     def device_env(self) -> dict:
         """Where the program writes its counts: data_dir/<path below the object folder>."""
