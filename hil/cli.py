@@ -1,4 +1,4 @@
-"""The `hil` command: land, compare, replay, test, scenarios, ports, icd, bench. Exit 0 pass, 1 landing failed,
+"""The `hil` command: land, compare, replay, test, coverage, scenarios, ports, icd, bench. Exit 0 pass, 1 landing failed,
 2 usage/config/link (`hil test`: pytest's exit codes)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from hil import __version__, icd, metrics, run_folder, signals
+from hil import __version__, coverage, icd, metrics, run_folder, signals
 from hil.errors import ConfigError, HilError
 from hil.replay import TOLERANCES
 from hil.rig import check_link_faults
@@ -106,8 +106,16 @@ def cmd_land(args) -> int:
     run = replace(run, outputs=replace(run.outputs, folder=folder))
     print(f"skycrane-hil {__version__}: scenario {run.scenario.name}, seed {run.flown_seed}, rig {rig.name} "
           f"({rig.kind}), {rig.timing}")
-    with Session(run.rig) as session:
-        result = session.fly(run, progress=None if args.quiet else LiveLine())
+    recorder = coverage.recorder_for(rig, folder)
+    if recorder is not None:
+        recorder.begin()                 # from zero: this landing's counts only
+    try:
+        with Session(run.rig, coverage=recorder) as session:
+            result = session.fly(run, progress=None if args.quiet else LiveLine())
+    except BaseException:
+        if recorder is not None:
+            recorder.cancel()
+        raise
     summary = result.summary
     print()
     print_criteria_table(result)
@@ -117,7 +125,20 @@ def cmd_land(args) -> int:
     if summary["timing"]["mode"] == "realtime":
         _print_timing(summary["timing"])
     print_faults(result.faults)
+    if recorder is not None:
+        print_coverage(coverage.write(recorder, folder), folder)
     return report_verdict(result)
+
+
+def print_coverage(summary: dict, folder: Path) -> None:
+    """The coverage summary of a `hil land` on a coverage rig: per file and function, per concept."""
+    print()
+    print(coverage.text_summary(summary))
+    print()
+    print(coverage.concept_table(summary))
+    if summary.get("note"):
+        print(f"  note: {summary['note']}")
+    print(f"  coverage: {folder / coverage.JSON_FILE}, {folder / coverage.HTML_FILE}")
 
 
 def campaign_case_run(args):
@@ -330,6 +351,19 @@ def cmd_replay(args) -> int:
     print("\n".join(f"  {line}" for line in describe(report)))
     print(f"  {'AGREE' if report['agree'] else 'DIFFERENT'} within tolerances; {path}")
     return EXIT_PASS if report["agree"] else EXIT_FAIL
+
+
+def cmd_coverage(args) -> int:
+    """Print a coverage.json, or two side by side per concept (the firmware core against the
+    reference controller)."""
+    if len(args.files) > 2:
+        raise ConfigError(f"coverage takes one or two coverage.json files, got {len(args.files)}")
+    summaries = [coverage.load(path) for path in args.files]
+    if len(summaries) == 1:
+        print(coverage.text_summary(summaries[0]))
+        print()
+    print(coverage.concept_table(*summaries))
+    return EXIT_PASS
 
 
 def cmd_ports(args) -> int:
@@ -578,6 +612,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="requirements file the suite's markers name (default: docs/requirements.toml); the "
                            "matrix goes into the report and requirements.csv beside it (docs/requirements.md)")
     test.set_defaults(func=cmd_test)
+
+    cov = sub.add_parser("coverage", help="print a coverage.json, or two side by side per concept",
+                         description="Line and branch coverage written by `hil land` or `hil test` on a rig with "
+                                     "coverage = true (docs/coverage.md): one file per file and function, two "
+                                     "files (e.g. firmware core and reference controller) side by side per concept.")
+    cov.add_argument("files", nargs="+", metavar="COVERAGE_JSON", help="coverage.json, or the folder holding it")
+    cov.set_defaults(func=cmd_coverage)
 
     proxy = sub.add_parser("proxy", help="a misbehaving wire: relay a device's port through a pty with faults",
                            description="Relay --device through a new pty (printed as 'PTY /dev/pts/N'), applying "

@@ -63,6 +63,7 @@ class _PluginState:
         self.requirements = None          # {id: Requirement} with --hil-requirements
         self.requirement_tests: dict[str, dict] = {}   # nodeid -> {"ids": [...], "phases": [...]}
         self.summary_lines: list[str] = []   # for the terminal summary
+        self.coverage = None              # the rig's coverage recorder (a rig with coverage = true)
 
     def pytest_report_header(self, config: pytest.Config) -> str | None:
         if not (config.getoption("rig") or os.environ.get(RIG_ENV) or config.getini("hil_rig")):
@@ -125,17 +126,24 @@ class _PluginState:
                              "results": list(item.stash.get(_results_key, []))})
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
-        """The requirements matrix and the HTML report of every landing so far: after a clean
-        end, a failure or Ctrl-C."""
+        """The requirements matrix, coverage over every landing (a coverage rig), then the HTML
+        report of every landing so far: after a clean end, a failure or Ctrl-C. The devices have
+        stopped by now (fixture teardown), so a coverage SIL has written its counts."""
         lines = self.summary_lines
         matrix = self._requirements_matrix(lines)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        coverage_summary = self._write_coverage(reporter)
         path = self.config.getoption("hil_report")
         if path:
             from hil.report import write_suite_report
             provenance = _provenance(self.config.stash[_rig_key], self.identity)
             provenance["pytest_exit"] = str(int(exitstatus))
             provenance["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-            written = write_suite_report(self.entries, Path(path), provenance, requirements=matrix)
+            coverage = None
+            if coverage_summary is not None:
+                from hil.coverage import HTML_FILE
+                coverage = (coverage_summary, self.out_root / HTML_FILE)
+            written = write_suite_report(self.entries, Path(path), provenance, requirements=matrix, coverage=coverage)
             lines.append(f"hil: report {written} ({len(self.entries)} tests with landings)")
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
@@ -159,6 +167,26 @@ class _PluginState:
         written = f" ({requirements.write_matrix_csv(rows, csv_path, rig)})" if csv_path else ""
         lines.append(f"hil: {requirements.summary_line(rows, rig)}{written}")
         return rows
+
+    def _write_coverage(self, reporter) -> dict | None:
+        """coverage.json and coverage.html in the run folders' root, and the summary printed."""
+        if self.coverage is None:
+            return None
+        from hil import coverage
+        try:
+            summary = coverage.write(self.coverage, self.out_root)
+        except HilError as exc:
+            if reporter is not None:
+                reporter.write_line(f"hil: coverage: {exc}")
+            return None
+        if reporter is not None:
+            reporter.ensure_newline()
+            for text in (coverage.text_summary(summary), coverage.concept_table(summary)):
+                for line in text.splitlines():
+                    reporter.write_line(line)
+            reporter.write_line(f"hil: coverage {self.out_root / coverage.JSON_FILE}, "
+                                f"{self.out_root / coverage.HTML_FILE}")
+        return summary
 
 
 def _report_text(report) -> str:
@@ -299,11 +327,18 @@ def hil_rig(pytestconfig: pytest.Config) -> Rig:
 
 
 @pytest.fixture(scope=_session_scope)
-def hil_session(hil_rig: Rig, pytestconfig: pytest.Config):
+def hil_session(request: pytest.FixtureRequest, hil_rig: Rig, pytestconfig: pytest.Config):
     """A started device on the chosen rig, its open link and identity (hil.session.Session)."""
     from hil.session import Session
     state = pytestconfig.stash[_state_key]
-    session = Session(hil_rig)
+    if hil_rig.coverage and state.coverage is None:   # one recorder for every session of the run
+        from hil.coverage import recorder_for
+        recorder = recorder_for(hil_rig, _out_root(state, request))
+        problem = _attempt(recorder.begin)
+        if problem:
+            pytest.fail(f"rig {hil_rig.name} ({hil_rig.source}): {problem}", pytrace=False)
+        state.coverage = recorder
+    session = Session(hil_rig, coverage=state.coverage)
     problem = _attempt(session.start)
     if problem:  # outside the except block, so pytest shows this one line and no exception chain
         pytest.fail(f"rig {hil_rig.name} ({hil_rig.source}) could not be started: {problem}", pytrace=False)

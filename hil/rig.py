@@ -18,6 +18,9 @@ from hil.errors import ConfigError
 
 DEVICE_KINDS = ("loopback", "mil", "serial", "sil", "emulator")
 _PROCESS_KINDS = ("sil", "emulator")
+# Kinds whose controller code a rig's `coverage = true` can measure: the SIL's gcov counts, the
+# in-process reference controller under coverage.py. An emulator, a board or the pty loopback cannot.
+COVERAGE_KINDS = ("sil", "mil")
 TIMING_MODES = ("lockstep", "realtime")
 OVERRUN_ACTIONS = ("warn", "abort")
 # What a test can ask of a rig (`@pytest.mark.needs(...)`): a device kind, or one of these.
@@ -83,6 +86,10 @@ class Rig:
     # Campaigns on Dask (docs/campaigns.md): the worker resource a case on this rig needs, so
     # cases go only to workers that advertise it (a bench board: its name, e.g. "bench-uno").
     resource: str = ""
+    # Coverage of the controller's code over every landing (docs/coverage.md): gcov counts of a
+    # `sil` rig whose make target builds with --coverage, or coverage.py on a `mil` rig's
+    # reference controller.
+    coverage: bool = False
     controller: dict = field(default_factory=dict)  # config register overrides
     source: str = "built-in"
 
@@ -133,7 +140,8 @@ _TYPES = {"name": str, "description": str, "kind": str, "port": str, "baudrate":
           "abort_lateness_ms": float, "grace_s": float, "rt_priority": int, "pin_cpu": int,
           "link_retries": int, "link_max_misses": int, "phase_align": bool, "phase_margin_ms": float,
           "link_faults": tuple, "link_fault_seed": int, "reset": str, "relay": str, "relay_unit": int,
-          "relay_coil": int, "relay_off_s": float, "relay_baudrate": int, "resource": str}
+          "relay_coil": int, "relay_off_s": float, "relay_baudrate": int, "resource": str,
+          "coverage": bool}
 
 
 def load_rig(path: str | Path) -> Rig:
@@ -229,6 +237,10 @@ def _check(rig: Rig, path: Path) -> None:
             if not (_MAKE_TARGET.match(arg) or _MAKE_VARIABLE.match(arg)):
                 raise ConfigError(f"{path}: make takes targets and VARIABLE=value only, got {arg!r}")
     _check_reset(rig, path)
+    if rig.coverage and rig.kind not in COVERAGE_KINDS:
+        raise ConfigError(f"{path}: coverage = true needs code this computer can measure: kind 'sil' built with "
+                          f"--coverage (rigs/sil-coverage.toml) or kind 'mil' (coverage.py); kind '{rig.kind}' "
+                          "cannot be measured")
     for name in ("baudrate", "timeout_s", "control_rate_hz"):
         if getattr(rig, name) <= 0:
             raise ConfigError(f"{path}: {name} must be positive, got {getattr(rig, name)}")
@@ -284,7 +296,8 @@ def _check_reset(rig: Rig, path: Path) -> None:
 # The fields that say which device a rig starts and how it is reached; the rest (timing, rates,
 # overrun policy, controller overrides) can change from one run to the next on a started device.
 DEVICE_FIELDS = ("kind", "port", "firmware_dir", "make", "command", "pty_pattern", "baudrate", "unit",
-                 "timeout_s", "boot_wait_s", "link_faults", "link_fault_seed", "reset", *_RELAY_FIELDS)
+                 "timeout_s", "boot_wait_s", "link_faults", "link_fault_seed", "reset", "coverage",
+                 *_RELAY_FIELDS)
 
 MIL_RIG = Rig(name="mil", kind="mil",
               description="Python reference controller's register bank called in-process (no pty, no thread)")

@@ -15,7 +15,9 @@ from hil.errors import ConfigError
 # What a run (or `hil compare`, whose folder holds a run folder per rig) writes; `hil replay` writes
 # replay.json into a folder of its own, by default inside the run folder it replayed.
 RUN_FILES = frozenset({"telemetry.csv", "timing.csv", "summary.json", "landing.png", "timing.png", "report.html",
-                       "compare.json", "compare.png", "replay.json"})
+                       "compare.json", "compare.png", "replay.json", "coverage.json", "coverage.html"})
+# A coverage SIL's counts (coverage-data/**/*.gcda, hil/coverage/gcov.py).
+RUN_SUFFIXES = (".gcda",)
 
 
 def prepare(folder: Path, *, replace: bool, what: str = "run folder") -> Path:
@@ -54,4 +56,4 @@ def prepare(folder: Path, *, replace: bool, what: str = "run folder") -> Path:
 def _run_output(path: Path) -> bool:
     if path.is_dir():  # a compare folder's per-rig run folders
         return all(_run_output(p) for p in path.iterdir())
-    return path.name in RUN_FILES
+    return path.name in RUN_FILES or path.suffix in RUN_SUFFIXES

@@ -5,7 +5,8 @@ device between landings: a SIL process, an emulator or a board stays up, which s
 (build check, process start, boot wait, identify) on every landing after the first. After a run
 that ended in a link error the next run first checks the device still answers (drain and
 identify); a device that died, or that does not answer, is started again. `reset()` restarts it
-on request (the pytest plugin's --hil-reset).
+on request (the pytest plugin's --hil-reset). A coverage recorder (hil/coverage/), when given,
+is told every start and landing and tells a process device where to write its counts.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from hil.run import Run, RunResult
 class Session:
     """Use as a context manager, or call start() and close(). Not thread-safe: one run at a time."""
 
-    def __init__(self, rig: Rig | str | Path = "loopback") -> None:
+    def __init__(self, rig: Rig | str | Path = "loopback", *, coverage=None) -> None:
+        """`coverage`: a recorder from hil.coverage.recorder_for (begun), or None."""
         self.rig = rig if isinstance(rig, Rig) else resolve_rig(rig)
+        self.coverage = coverage
         self.device = None
         self.link = None
         self.identity: dict = {}
@@ -47,7 +50,8 @@ class Session:
             return self
         rig = self.rig
         started = time.perf_counter()
-        device = device_for(rig, proxy=self._proxied)
+        device = device_for(rig, proxy=self._proxied,
+                            env=self.coverage.device_env() if self.coverage is not None else None)
         link = None
         try:
             endpoint = device.start()
@@ -56,6 +60,8 @@ class Session:
             link.open()
             wait_for_boot(rig.boot_wait_s)
             identity = identify(link)
+            if self.coverage is not None:
+                self.coverage.device_started()     # a build without coverage is refused here
         except BaseException as exc:
             if link is not None:
                 link.close()
@@ -114,6 +120,8 @@ class Session:
         self._ready()
         result, crash = fly_landing(self.link, rig, dict(self.identity), run, progress=progress, device=self.device)
         self.runs += 1
+        if self.coverage is not None:
+            self.coverage.landed()
         if result.error:
             self._check_before_next = True
         if crash is not None:

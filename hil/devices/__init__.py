@@ -38,10 +38,11 @@ class Device(Protocol):
         block's step_time_us); 0 restores. It outlasts a reset, as the fault does."""
 
 
-def device_for(rig: Rig, *, proxy: bool = False) -> Device:
+def device_for(rig: Rig, *, proxy: bool = False, env: dict | None = None) -> Device:
     """The rig's device; behind the link proxy when the rig has link faults or `proxy` asks for it
-    (a run whose fault schedule switches proxy rules or resets the device)."""
-    device = _device_of_kind(rig)
+    (a run whose fault schedule switches proxy rules or resets the device). `env`: variables for
+    a process device's program (where a coverage build writes its counts)."""
+    device = _device_of_kind(rig, env)
     if hasattr(device, "monitor"):
         device.monitor = proxy       # QEMU's monitor socket only for a run that may reset it
     if rig.link_faults or proxy:
@@ -50,7 +51,7 @@ def device_for(rig: Rig, *, proxy: bool = False) -> Device:
     return device
 
 
-def _device_of_kind(rig: Rig) -> Device:
+def _device_of_kind(rig: Rig, env: dict | None = None) -> Device:
     if rig.kind == "mil":
         from hil.devices.inprocess import InProcessDevice
         return InProcessDevice()
@@ -62,7 +63,7 @@ def _device_of_kind(rig: Rig) -> Device:
 
         from hil.devices.process import ProcessDevice
         return ProcessDevice(Path(rig.firmware_dir), list(rig.make), list(rig.command), rig.pty_pattern,
-                             reset=rig.reset_mode, step_control=rig.kind == "sil")
+                             reset=rig.reset_mode, step_control=rig.kind == "sil", env=env)
     from hil.devices.serial_port import SerialPortDevice
     relay = None
     if rig.reset_mode == "relay":

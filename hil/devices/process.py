@@ -59,10 +59,11 @@ class ProcessDevice:
     """
 
     def __init__(self, firmware_dir: Path, make_args: list[str], command: list[str], pty_pattern: str, *,
-                 reset: str | None = None, step_control: bool | None = None) -> None:
+                 reset: str | None = None, step_control: bool | None = None, env: dict | None = None) -> None:
         """`reset`: process, simavr, qemu or none (None: what the command implies, as for a rig
         without a `reset` field); `step_control`: the program takes `step-delay-us N` on a pipe
-        on stdin (None: when it is the SIL, skycrane-sil)."""
+        on stdin (None: when it is the SIL, skycrane-sil); `env`: variables added to the
+        program's environment (a coverage build's GCOV_PREFIX, docs/coverage.md)."""
         self.firmware_dir = firmware_dir
         self.make_args = make_args
         self.command = [part.replace("{firmware}", str(firmware_dir)) for part in command]
@@ -73,6 +74,7 @@ class ProcessDevice:
         if step_control is None:
             step_control = bool(self.command) and Path(self.command[0]).name == "skycrane-sil"
         self.step_control = step_control
+        self.env = dict(env or {})
         self.monitor = True          # fill {monitor}: QEMU opens its monitor socket (device_for: only for device faults)
         self._process: subprocess.Popen | None = None
         self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
@@ -116,7 +118,8 @@ class ProcessDevice:
             self._process = process = subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 stdin=subprocess.PIPE if self.step_control else subprocess.DEVNULL, text=True,
-                errors="replace", start_new_session=True, preexec_fn=_die_with_parent)
+                errors="replace", start_new_session=True, preexec_fn=_die_with_parent,
+                env={**os.environ, **self.env} if self.env else None)
         except OSError as exc:
             self._remove_monitor_dir()
             raise HilError(f"cannot start {self.command[0]}: {exc.strerror}") from None

@@ -20,10 +20,12 @@ OUTCOMES = ("failed", "error", "passed", "skipped")   # the order sections appea
 OPEN_OUTCOMES = ("failed", "error")
 
 
-def write_suite_report(entries: list[dict], path, provenance: dict[str, str], requirements=None) -> Path:
+def write_suite_report(entries: list[dict], path, provenance: dict[str, str], requirements=None, *,
+                       coverage=None) -> Path:
     """Write the suite page to `path`. Each entry: nodeid, outcome (passed/failed/error/skipped),
     message, duration_s, requirements (list of str) and results (RunResults, may be empty).
-    `requirements`: the requirements matrix (hil.requirements.MatrixRow list), or None."""
+    `requirements`: the requirements matrix (hil.requirements.MatrixRow list), or None.
+    `coverage`: (summary, path of its coverage.html) on a coverage rig (hil/coverage/)."""
     path = Path(path)
     ordered = sorted(entries, key=lambda e: _outcome_rank(e.get("outcome")))
     anchors = {id(entry): f"test-{i + 1}" for i, entry in enumerate(ordered)}
@@ -35,6 +37,8 @@ def write_suite_report(entries: list[dict], path, provenance: dict[str, str], re
     ]
     if requirements is not None:
         sections += ["<h2>Requirements</h2>", _requirements_section(requirements, provenance.get("rig", "?"))]
+    if coverage is not None:
+        sections += ["<h2>Coverage</h2>", _coverage_section(*coverage, path.parent)]
     sections.append("<h2>Tests</h2>")
     sections += [_test_section(entry, anchors[id(entry)]) for entry in ordered]
     counts = Counter(e.get("outcome") for e in entries)
@@ -143,3 +147,15 @@ def _landing(result) -> str:
         parts.append(timing_section(summary))
     parts.append("</div>")
     return "".join(parts)
+
+
+def _coverage_section(summary: dict, page: Path, page_dir: Path) -> str:
+    """Totals and concepts of the controller's coverage over the suite, linking the coverage page."""
+    from hil.coverage.model import percent_text
+    rows = [(esc(name), esc(percent_text(c["lines"])), esc(percent_text(c["branches"])))
+            for name, c in summary["concepts"].items()]
+    totals = summary["totals"]
+    rows.append(("<b>total</b>", esc(percent_text(totals["lines"])), esc(percent_text(totals["branches"]))))
+    link = folder_link(Path(page), page_dir, "the unreached lines, per file and function")
+    return (f"<p>{esc(summary['subject'])} ({esc(summary['tool'])}) over {esc(summary['landings'])} landings: "
+            f"{link}.</p>" + table(["concept", "lines", "branches"], rows, numeric=(1, 2)))
