@@ -37,7 +37,7 @@ def _refused(code: int, action, *args) -> None:
     assert caught.value.code == code, str(caught.value)
 
 
-@pytest.mark.requirement("ICD-REGISTERS")
+@pytest.mark.requirement("CTRL-ICD-001", "CTRL-CFG-001", "CTRL-LINK-003")
 @pytest.mark.needs("wire")
 def test_the_device_answers_what_a_landing_never_sends(hil_session, hil_rig):
     link = hil_session.link
