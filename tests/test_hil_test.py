@@ -5,8 +5,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from hil.requirements import load_requirements
 from plant.scenario import list_scenarios
 from tests.conftest import HIL, ROOT
+from tests.test_requirements import read_matrix
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -29,6 +31,17 @@ def test_the_shipped_suite_passes_on_the_in_process_rig_with_junit_and_a_report(
     report = tmp_path / "runs/report.html"
     assert 100_000 < report.stat().st_size < 3_000_000
     assert len(list((tmp_path / "runs").iterdir())) >= 12      # a run folder per landing, and the report
+    # The requirements matrix (docs/requirements.toml, hil/requirements.py): untested ones first,
+    # every requirement listed, the envelope verified by the nominal landing on this rig.
+    rows = read_matrix(tmp_path / "runs/requirements.csv")
+    statuses = [rows[rid][0]["status"] for rid in rows]
+    assert statuses == sorted(statuses, key=["no test", "failed", "not verified", "verified"].index)
+    assert len(rows) == len(load_requirements(ROOT / "docs/requirements.toml"))
+    for rid in ("CTRL-TD-001", "CTRL-TD-002", "CTRL-TD-003", "CTRL-TD-004", "CTRL-ENV-001", "TB-VERDICT-003"):
+        assert rows[rid][0]["status"] == "verified" and all(r["rig"] == "mil" for r in rows[rid]), rows[rid]
+    assert any("test_scenario_lands_as_the_catalogue_expects[nominal-seed1]" in r["test"] for r in rows["CTRL-TD-001"])
+    assert "requirements verified by a passing test on rig mil" in proc.stdout
+    assert "<h2>Requirements</h2>" in report.read_text()
 
 
 def test_a_bad_rig_is_pytests_usage_error_in_one_line(tmp_path):
