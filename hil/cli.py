@@ -418,8 +418,8 @@ REQUIREMENTS_FILE = Path(__file__).resolve().parents[1] / "docs" / "requirements
 
 def cmd_test(args, pytest_args: list[str]) -> int:
     """The shipped acceptance suite under pytest; pytest's exit code (0 passed, 1 failed, 2
-    interrupted, 4 usage error), except 2 with one line for a malformed requirements file or a
-    requirement marker naming an id the file does not hold."""
+    interrupted, 4 usage error), except 2 with one line for a bad rig file, a malformed
+    requirements file or a requirement marker naming an id the file does not hold."""
     from datetime import datetime, timezone
 
     import pytest
@@ -427,13 +427,16 @@ def cmd_test(args, pytest_args: list[str]) -> int:
     from hil.pytest_plugin import requirements_problem, suite_dir
     from hil.requirements import load_requirements
 
+    from hil.rig import resolve_rig
+
     requirements = args.requirements or (str(REQUIREMENTS_FILE) if REQUIREMENTS_FILE.is_file() else None)
-    if requirements:
-        try:
+    try:        # a bad rig file (a coverage option it cannot honour, ...) or requirements file: one line, exit 2
+        resolve_rig(args.rig)
+        if requirements:
             load_requirements(requirements)
-        except HilError as exc:
-            print(f"hil: error: {exc}", file=sys.stderr)
-            return EXIT_ERROR
+    except HilError as exc:
+        print(f"hil: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     suite = suite_dir()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs") / f"{stamp}-test"

@@ -44,8 +44,9 @@ def test_the_shipped_suite_passes_on_the_in_process_rig_with_junit_and_a_report(
     assert "<h2>Requirements</h2>" in report.read_text()
 
 
-def test_a_bad_rig_is_pytests_usage_error_in_one_line(tmp_path):
+def test_a_bad_rig_is_one_line_exit_2_before_pytest_starts(tmp_path):
     proc = subprocess.run([*HIL, "test", "--rig", str(tmp_path / "nope.toml")], capture_output=True, text=True,
                           cwd=ROOT, timeout=60)
-    assert proc.returncode == pytest.ExitCode.USAGE_ERROR
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
     assert "rig file not found" in proc.stderr and "Traceback" not in proc.stderr
