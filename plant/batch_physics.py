@@ -1,18 +1,27 @@
-"""The plant's equations over numpy arrays, one element per landing: constants, actuators, mechanics.
+"""The plant's substeps for a batch of landings: model.py's hot loop compiled, one case at a time.
 
-The same equations as actuators.py and dynamics.py, written in the same floating-point order
-(so a batch landing follows its scalar landing to the last bits numpy's exp and tan allow), with
-the three mechanical modes in one derivative: a case's mode picks its terms by mask.
+advance_cases() runs model.py's _run for every case of a batch: the actuators propagated exactly,
+RK4 over the mechanics of the case's mode (dynamics.attached, hanging, free), and the checks
+between substeps (propellant out, bridles full, first contact with its extrapolated velocity, the
+descent stage on the ground). The code is the scalar plant's, statement for statement, compiled
+with numba: no fast-math (no reordering, no fused multiply-add), and math.exp, tan, tanh are the C
+library's, the functions the scalar plant calls through Python's math module. A batch landing
+therefore follows its scalar landing bit for bit (tests/test_batch.py holds it to that).
+
+Why compiled rather than numpy over arrays: a substep is a few hundred small operations per case;
+over arrays each one streams every case's numbers through memory, here they stay in registers.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
+from numba import njit
 
 from plant import actuators, dynamics
-from plant.dynamics import ATTACHED, HANGING
+from plant.dynamics import ATTACHED, FREE, HANGING
 from plant.params import PlantParams
 
 # Rows of the (13, N) mechanical state, as dynamics.STATE_NAMES' first 13.
@@ -87,271 +96,268 @@ class CaseConstants:
         return CaseConstants(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
 
-def only_where(mask: np.ndarray, values, other):
-    """np.where(mask, values, other), without the selection pass when the mask is all true (the
-    common case: the same numbers either way, a third of the cost)."""
-    return values if mask.all() else np.where(mask, values, other)
+
+    def table(self) -> np.ndarray:
+        """The constants advance_cases() reads: one record per case, a field per TABLE name."""
+        table = np.empty(self.gravity.size, dtype=TABLE_DTYPE)
+        for name in TABLE:
+            table[name] = getattr(self, name)
+        return table
 
 
-# -- actuators ------------------------------------------------------------------------------------
+# The fields of CaseConstants.table(): dynamics.Constants, then actuators.ActuatorConstants.
+TABLE = dynamics.Constants._fields + actuators.ActuatorConstants._fields
+TABLE_DTYPE = np.dtype([(name, np.float64) for name in TABLE])
 
-def forcing(throttle, tilt_x, tilt_y, propellant, carried, k: CaseConstants):
-    """actuators.forcing over arrays: (ax, ay, az, inv_mass) of the body carrying the engines."""
-    burning = propellant > 0.0
-    if burning.all():             # the rule until the tanks run dry: no selection to pay for
-        mass, thrust = k.dry_mass + propellant + carried, k.full_thrust * throttle
+# advance_cases()' event rows: the substep count at which each happened to a case, NO_EVENT if not.
+PROPELLANT_OUT, BRIDLES_FULL, CONTACT, DS_GROUND = range(4)
+NO_EVENT = -1
+
+# The kernel keeps a case's state in a 13-tuple (registers, no arrays: arrays passed between
+# compiled functions are reference counted, which costs more than the arithmetic). Entries a mode
+# does not integrate (the rover while attached, the bridle length after the cut) get a zero
+# derivative, so RK4 leaves them as they were, as the scalar plant's shorter state does.
+
+
+@njit(cache=True)
+def advance_cases(x, act, throttle_cmd, tilt_x_cmd, tilt_y_cmd, mode, alive, watch, wind_x, wind_y, table,
+                  stop_steps, steps, event_step, case, contact_v):
+    """model.py's _run for every alive case: substeps from count `steps` to `stop_steps` with its
+    commands, mode and wind held. x (13, N) and act (4, N) are advanced in place; watch (3, N)
+    says which events a case still waits for (propellant out, bridles full, first contact).
+    event_step (4, N) receives the substep count of each event (NO_EVENT: none), contact_v (3, cases)
+    the rover's velocity at first contact, in the column of the case (case[j]) of array position j.
+    A case whose descent stage reaches the ground stops there (its x stays at that substep) and
+    alive[j] becomes False."""
+    for j in range(x.shape[1]):
+        if not alive[j]:
+            continue
+        c = table[j]
+        m = mode[j]
+        xs = (x[0, j], x[1, j], x[2, j], x[3, j], x[4, j], x[5, j], x[6, j], x[7, j], x[8, j], x[9, j], x[10, j],
+              x[11, j], x[12, j])
+        carried = c.rover_mass if m == ATTACHED else 0.0
+        # Where the wheels are in xs: under the DS while attached, else the rover's own entries.
+        wheel = 0 if m == ATTACHED else 6
+        lift = c.deck_height if m == ATTACHED else 0.0
+        wx, wy = wind_x[j], wind_y[j]
+        throttle, tilt_x, tilt_y, propellant = act[0, j], act[1, j], act[2, j], act[3, j]
+        cmd, cmd_x, cmd_y = throttle_cmd[j], tilt_x_cmd[j], tilt_y_cmd[j]
+        f0 = _forcing(throttle, tilt_x, tilt_y, propellant, carried, c)
+        dt = c.dt
+        half = 0.5 * dt
+        sixth = dt / 6.0
+        s = steps
+        while s < stop_steps:
+            # actuators.propagate
+            error = throttle - cmd
+            throttle_mid = cmd + error * c.eta_half
+            throttle_end = cmd + error * c.eta_full
+            burn = c.burn_rate
+            if propellant > 0.0:
+                propellant_mid = propellant - burn * (cmd * 0.5 * dt + error * c.burn_half)
+                propellant_end = propellant - burn * (cmd * dt + error * c.burn_full)
+            else:
+                propellant_mid = propellant_end = propellant
+            tilt_x_mid, tilt_x_end = _tilt_pair(tilt_x, cmd_x, c)
+            tilt_y_mid, tilt_y_end = _tilt_pair(tilt_y, cmd_y, c)
+            throttle, tilt_x, tilt_y, propellant = throttle_end, tilt_x_end, tilt_y_end, propellant_end
+            f_mid = _forcing(throttle_mid, tilt_x_mid, tilt_y_mid, propellant_mid, carried, c)
+            f1 = _forcing(throttle_end, tilt_x_end, tilt_y_end, propellant_end, carried, c)
+            # integrator.rk4_forced
+            before = xs
+            k1 = _derivative(m, xs, f0, wx, wy, c)
+            k2 = _derivative(m, _stage(xs, half, k1), f_mid, wx, wy, c)
+            k3 = _derivative(m, _stage(xs, half, k2), f_mid, wx, wy, c)
+            k4 = _derivative(m, _stage(xs, dt, k3), f1, wx, wy, c)
+            xs = _rk4_sum(xs, sixth, k1, k2, k3, k4)
+            s += 1
+            # Discrete checks between substeps, in model.py's order; events carry the substep's end.
+            if watch[0, j] and propellant <= 0.0:
+                propellant = 0.0
+                watch[0, j] = False
+                event_step[PROPELLANT_OUT, j] = s
+            if watch[1, j] and m == HANGING and xs[12] >= c.length_max:
+                xs = xs[:12] + (c.length_max,)
+                watch[1, j] = False
+                event_step[BRIDLES_FULL, j] = s
+            if watch[2, j] and (c.ground_z0 + c.grad_x * xs[wheel] + c.grad_y * xs[wheel + 1] - xs[wheel + 2]
+                                + lift) > 0.0:
+                watch[2, j] = False
+                event_step[CONTACT, j] = s
+                v = _first_contact(m, before, f0, wx, wy, wheel, lift, c)
+                contact_v[0, case[j]], contact_v[1, case[j]], contact_v[2, case[j]] = v
+            if xs[2] - c.ground_z0 - c.grad_x * xs[0] - c.grad_y * xs[1] <= 0.0:
+                event_step[DS_GROUND, j] = s
+                alive[j] = False
+                break
+            f0 = f1
+        for i in range(13):
+            x[i, j] = xs[i]
+        act[0, j], act[1, j], act[2, j], act[3, j] = throttle, tilt_x, tilt_y, propellant
+
+
+@njit(cache=True)
+def _stage(x, h, d):
+    """An RK4 stage's state: x + h d, entry by entry."""
+    return (x[0] + h * d[0], x[1] + h * d[1], x[2] + h * d[2], x[3] + h * d[3], x[4] + h * d[4], x[5] + h * d[5],
+            x[6] + h * d[6], x[7] + h * d[7], x[8] + h * d[8], x[9] + h * d[9], x[10] + h * d[10],
+            x[11] + h * d[11], x[12] + h * d[12])
+
+
+@njit(cache=True)
+def _rk4_sum(x, sixth, k1, k2, k3, k4):
+    """integrator.rk4_forced's last line: a + sixth * (b1 + 2.0 * (b2 + b3) + b4) per entry."""
+    return (x[0] + sixth * (k1[0] + 2.0 * (k2[0] + k3[0]) + k4[0]),
+            x[1] + sixth * (k1[1] + 2.0 * (k2[1] + k3[1]) + k4[1]),
+            x[2] + sixth * (k1[2] + 2.0 * (k2[2] + k3[2]) + k4[2]),
+            x[3] + sixth * (k1[3] + 2.0 * (k2[3] + k3[3]) + k4[3]),
+            x[4] + sixth * (k1[4] + 2.0 * (k2[4] + k3[4]) + k4[4]),
+            x[5] + sixth * (k1[5] + 2.0 * (k2[5] + k3[5]) + k4[5]),
+            x[6] + sixth * (k1[6] + 2.0 * (k2[6] + k3[6]) + k4[6]),
+            x[7] + sixth * (k1[7] + 2.0 * (k2[7] + k3[7]) + k4[7]),
+            x[8] + sixth * (k1[8] + 2.0 * (k2[8] + k3[8]) + k4[8]),
+            x[9] + sixth * (k1[9] + 2.0 * (k2[9] + k3[9]) + k4[9]),
+            x[10] + sixth * (k1[10] + 2.0 * (k2[10] + k3[10]) + k4[10]),
+            x[11] + sixth * (k1[11] + 2.0 * (k2[11] + k3[11]) + k4[11]),
+            x[12] + sixth * (k1[12] + 2.0 * (k2[12] + k3[12]) + k4[12]))
+
+
+@njit(cache=True)
+def _forcing(throttle, tilt_x, tilt_y, propellant, carried, c):
+    """actuators.forcing: (ax, ay, az, inv_mass) of the body carrying the engines."""
+    if propellant > 0.0:
+        mass = c.dry_mass + propellant + carried
+        thrust = c.full_thrust * throttle
     else:
-        mass = np.where(burning, k.dry_mass + propellant + carried, k.dry_mass + carried)
-        thrust = np.where(burning, k.full_thrust * throttle, 0.0)
-    a, b = np.tan(tilt_x), np.tan(tilt_y)
-    s = thrust / (mass * np.sqrt(1.0 + a * a + b * b))
+        mass = c.dry_mass + carried
+        thrust = 0.0
+    a, b = math.tan(tilt_x), math.tan(tilt_y)
+    s = thrust / (mass * math.sqrt(1.0 + a * a + b * b))
     return a * s, b * s, s, 1.0 / mass
 
 
-def _tilt_after(tilt, cmd, s: float, k: CaseConstants):
-    """actuators.tilt_after over arrays (for the cases outside the linear zone)."""
-    error = cmd - tilt
-    excess = np.abs(error) - k.linear_zone
-    ramp_time = excess / k.max_rate
-    on_ramp = s <= ramp_time
-    ramp = tilt + np.copysign(k.max_rate * s, error)
-    after = cmd - np.copysign(k.linear_zone, error) * np.exp(-(s - ramp_time) * k.inv_tau_tilt)
-    return np.where(on_ramp, ramp, after)
-
-
-def _tilt_pair(tilt, cmd, k: CaseConstants):
-    """One tilt axis at mid-substep and at its end (actuators.propagate's branch per axis)."""
+@njit(cache=True)
+def _tilt_pair(tilt, cmd, c):
+    """One tilt axis at mid-substep and at its end (actuators.propagate's branch)."""
+    zone = c.linear_zone
     e = cmd - tilt
-    mid, end = cmd - e * k.tilt_half, cmd - e * k.tilt_full
-    outside = np.abs(e) > k.linear_zone
-    if outside.any():
-        i = np.flatnonzero(outside)
-        ki = k.take(i)
-        mid[i] = _tilt_after(tilt[i], cmd[i], 0.5 * ki.dt[0], ki)
-        end[i] = _tilt_after(tilt[i], cmd[i], ki.dt[0], ki)
-    return mid, end
+    if -zone <= e <= zone:
+        return cmd - e * c.tilt_half, cmd - e * c.tilt_full
+    return _tilt_after(tilt, cmd, 0.5 * c.dt, c), _tilt_after(tilt, cmd, c.dt, c)
 
 
-def propagate(act: list[np.ndarray], throttle_cmd, tilt_x_cmd, tilt_y_cmd, carried, k: CaseConstants):
-    """actuators.propagate over arrays: act = [throttle, tilt_x, tilt_y, propellant] is replaced by
-    its values a substep on; returns the forcing at mid-substep and at the end."""
-    throttle, tilt_x, tilt_y, propellant = act
-    error = throttle - throttle_cmd
-    throttle_mid = throttle_cmd + error * k.eta_half
-    throttle_end = throttle_cmd + error * k.eta_full
-    burn = k.burn_rate
-    propellant_mid = only_where(propellant > 0.0, propellant - burn * (throttle_cmd * 0.5 * k.dt + error * k.burn_half),
-                                propellant)
-    propellant_end = only_where(propellant > 0.0, propellant - burn * (throttle_cmd * k.dt + error * k.burn_full),
-                                propellant)
-    tilt_x_mid, tilt_x_end = _tilt_pair(tilt_x, tilt_x_cmd, k)
-    tilt_y_mid, tilt_y_end = _tilt_pair(tilt_y, tilt_y_cmd, k)
-    act[:] = [throttle_end, tilt_x_end, tilt_y_end, propellant_end]
-    return (forcing(throttle_mid, tilt_x_mid, tilt_y_mid, propellant_mid, carried, k),
-            forcing(throttle_end, tilt_x_end, tilt_y_end, propellant_end, carried, k))
+@njit(cache=True)
+def _tilt_after(tilt, cmd, s, c):
+    """actuators.tilt_after: a ramp at the rate limit, then exponential."""
+    error = cmd - tilt
+    excess = abs(error) - c.linear_zone
+    if excess > 0.0:
+        ramp_time = excess / c.max_rate
+        if s <= ramp_time:
+            return tilt + math.copysign(c.max_rate * s, error)
+        s -= ramp_time
+        error = math.copysign(c.linear_zone, error)
+    return cmd - error * math.exp(-s * c.inv_tau_tilt)
 
 
-# -- mechanics ------------------------------------------------------------------------------------
-
-@dataclass
-class Modes:
-    """Which cases are in which mode. The batch keeps its cases sorted by mode (attached, then
-    hanging, then free: BatchPlant.mode_order), so each mode is a slice and its terms are computed
-    on views, without gathering."""
-
-    attached: slice
-    hanging: slice
-    free: slice
-    separated: slice         # hanging and free: every case with a rover of its own
-    ds_drag: np.ndarray      # drag * density of the DS alone, or of the stack while attached
-    # Set for each run of substeps (near_ground): whether some attached stack could reach the
-    # terrain in it. Out of reach it feels no contact force, so its contact term is left out.
-    stack_near: bool = True
-
-    @classmethod
-    def of(cls, mode: np.ndarray, k: CaseConstants) -> Modes:
-        counts = np.bincount(mode, minlength=3)
-        if (np.diff(mode) < 0).any():
-            raise ValueError("the batch's cases must be sorted by mode")
-        a, h = int(counts[ATTACHED]), int(counts[HANGING])
-        attached = mode == ATTACHED
-        return cls(slice(0, a), slice(a, a + h), slice(a + h, mode.size), slice(a, mode.size),
-                   np.where(attached, k.drag_stack_rho, k.drag_ds_rho))
-
-    def near_ground(self, x: np.ndarray, k: CaseConstants, seconds: float) -> None:
-        """Whether an attached stack's wheels could reach the terrain within `seconds` (wide margin)."""
-        a = self.attached
-        reach = 5.0 + seconds * (50.0 + np.abs(x[DS_VZ, a]).max(initial=0.0))
-        height = x[DS_Z, a] - k.deck_height[a] - (k.ground_z0[a] + k.grad_x[a] * x[DS_X, a] + k.grad_y[a] * x[DS_Y, a])
-        self.stack_near = bool((height < reach).any())
-
-
-def derivative(x: np.ndarray, f, wind_x, wind_y, m: Modes, k: CaseConstants, out: np.ndarray) -> np.ndarray:
-    """d/dt of the (13, N) mechanical state into `out`: dynamics.attached for the attached slice,
-    hanging and free for the others (the DS's drag is one law for all, its coefficient by mode).
-
-    Attached cases integrate the DS rows only: their other rows of `out` are not written (rk4
-    keeps those rows of the state as they were; the rover is rewritten from the DS at separation,
-    as the scalar plant mirrors it)."""
+@njit(cache=True)
+def _derivative(m, x, f, wind_x, wind_y, c):
+    """dynamics.attached, hanging or free by mode, as a 13-tuple (zero where the mode integrates
+    nothing)."""
     tax, tay, taz, inv_m = f
-    pz, vx, vy, vz = x[2:6]
-    g = k.gravity
-    out[0:3] = x[3:6]
+    g, rho0, datum, inv_h = c.gravity, c.density, c.datum, c.inv_scale_height
+    px, py, pz, vx, vy, vz, rx, ry, rz, wx, wy, wz, length = x
     ux, uy = vx - wind_x, vy - wind_y
-    q = m.ds_drag * np.exp((k.datum - pz) * k.inv_scale_height) * np.sqrt(ux * ux + uy * uy + vz * vz)
+    if m == ATTACHED:
+        q = (c.drag_stack * rho0 * math.exp((datum - pz) * inv_h)
+             * math.sqrt(ux * ux + uy * uy + vz * vz) * inv_m)
+        ax, ay, az = tax - q * ux, tay - q * uy, taz - q * vz - g
+        # A stack landed without separating stands on the rover's wheels.
+        depth = (c.ground_z0 + c.grad_x * px + c.grad_y * py - pz + c.deck_height) * c.cos_slope
+        if depth > 0.0:
+            fx, fy, fz = _wheel_contact(depth, vx, vy, vz, c)
+            ax += fx * inv_m
+            ay += fy * inv_m
+            az += fz * inv_m
+        return vx, vy, vz, ax, ay, az, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    inv_mr = c.inv_rover_mass
+    # Drag, each body at the density of its own height.
+    q = c.drag_ds * rho0 * math.exp((datum - pz) * inv_h) * math.sqrt(ux * ux + uy * uy + vz * vz)
     q *= inv_m
-    # tax - q * ux and so on, written straight into out's rows (no temporaries to copy)
-    np.subtract(tax, q * ux, out=out[3])
-    np.subtract(tay, q * uy, out=out[4])
-    np.subtract(taz, q * vz, out=out[5])
-    out[5] -= g
-    if m.stack_near and m.attached.stop:
-        _stack_contact(x, out, inv_m, m.attached, k)
-    s = m.separated
-    if s.start < s.stop:
-        out[6:9, s] = x[9:12, s]
-        out[12, s] = 0.0
-        _rover(x, out, wind_x, wind_y, s, k)
-        if m.hanging.start < m.hanging.stop:
-            _bridle(x, out, inv_m, m.hanging, k)
-        _rover_contact(x, out, s, k)
-    return out
+    ax, ay, az = tax - q * ux, tay - q * uy, taz - q * vz - g
+    ux, uy = wx - wind_x, wy - wind_y
+    q = c.drag_rover * rho0 * math.exp((datum - rz) * inv_h) * math.sqrt(ux * ux + uy * uy + wz * wz)
+    q *= inv_mr
+    bx, by, bz = -q * ux, -q * uy, -q * wz - g
+    payout = 0.0
+    if m == HANGING:
+        # Bridle: a tension-only spring-damper whose rest length the BUD pays out.
+        dx, dy, dz = px - rx, py - ry, pz - rz - c.deck_height
+        dist = math.sqrt(dx * dx + dy * dy + dz * dz)
+        stretch = dist - length
+        if stretch > 0.0:
+            spring = c.bridle_k * stretch
+            if length < c.length_max:  # the spool turns with line tension, up to the brake's speed
+                payout = spring * c.inv_spool_c
+                if payout > c.payout_max:
+                    payout = c.payout_max
+            inv_d = 1.0 / dist
+            ex, ey, ez = dx * inv_d, dy * inv_d, dz * inv_d
+            tension = spring + c.bridle_c * ((vx - wx) * ex + (vy - wy) * ey + (vz - wz) * ez - payout)
+            if tension > 0.0:  # the damper cannot push the rope either
+                sx, sy, sz = tension * ex, tension * ey, tension * ez
+                ax -= sx * inv_m
+                ay -= sy * inv_m
+                az -= sz * inv_m
+                bx += sx * inv_mr
+                by += sy * inv_mr
+                bz += sz * inv_mr
+    depth = (c.ground_z0 + c.grad_x * rx + c.grad_y * ry - rz) * c.cos_slope
+    if depth > 0.0:
+        fx, fy, fz = _wheel_contact(depth, wx, wy, wz, c)
+        bx += fx * inv_mr
+        by += fy * inv_mr
+        bz += fz * inv_mr
+    return vx, vy, vz, ax, ay, az, wx, wy, wz, bx, by, bz, payout
 
 
-def _rover(x, out, wind_x, wind_y, s: slice, k: CaseConstants) -> None:
-    """A separated rover's gravity and drag (dynamics.hanging / free), into out's rover rows."""
-    wx, wy, wz = x[9, s], x[10, s], x[11, s]
-    ux, uy = wx - wind_x[s], wy - wind_y[s]
-    q = k.drag_rover_rho[s] * np.exp((k.datum[s] - x[ROVER_Z, s]) * k.inv_scale_height[s]) * np.sqrt(
-        ux * ux + uy * uy + wz * wz)
-    q *= -k.inv_rover_mass[s]          # -q from here: -q * ux is (-q) * ux, bit for bit
-    np.multiply(q, ux, out=out[9, s])
-    np.multiply(q, uy, out=out[10, s])
-    np.multiply(q, wz, out=out[11, s])
-    out[11, s] -= k.gravity[s]
-
-
-def _bridle(x, out, inv_m, h: slice, k: CaseConstants) -> None:
-    """The hanging cases' bridle: a tension-only spring-damper paid out by the BUD (dynamics.hanging).
-    Forces are added where the rope pulls; adding 0.0 elsewhere leaves a number as it was."""
-    px, py, pz, vx, vy, vz, rx, ry, rz, wx, wy, wz, length = x[:, h]
-    dx, dy, dz = px - rx, py - ry, pz - rz - k.deck_height[h]
-    dist = np.sqrt(dx * dx + dy * dy + dz * dz)
-    stretch = dist - length
-    taut = stretch > 0.0
-    if not taut.any():
-        return
-    spring = k.bridle_k[h] * stretch
-    spooling = taut & (length < k.length_max[h])
-    payout = only_where(spooling, np.minimum(spring * k.inv_spool_c[h], k.payout_max[h]), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv_d = 1.0 / dist
-        ex, ey, ez = dx * inv_d, dy * inv_d, dz * inv_d
-        tension = spring + k.bridle_c[h] * ((vx - wx) * ex + (vy - wy) * ey + (vz - wz) * ez - payout)
-    pulls = taut & (tension > 0.0)
-    sx, sy, sz = (only_where(pulls, tension * e, 0.0) for e in (ex, ey, ez))   # a slack rope adds 0.0
-    inv_ds, inv_mr = inv_m[h], k.inv_rover_mass[h]
-    out[3, h] -= sx * inv_ds
-    out[4, h] -= sy * inv_ds
-    out[5, h] -= sz * inv_ds
-    out[9, h] += sx * inv_mr
-    out[10, h] += sy * inv_mr
-    out[11, h] += sz * inv_mr
-    out[12, h] = payout
-
-
-def _rover_contact(x, out, s: slice, k: CaseConstants) -> None:
-    """Terrain force on the separated rovers' wheels, added where they touch. While only some
-    touch (rovers still hanging above the ground), the force is computed for those alone."""
-    depth = (k.ground_z0[s] + k.grad_x[s] * x[ROVER_X, s] + k.grad_y[s] * x[ROVER_Y, s] - x[ROVER_Z, s]) * k.cos_slope[s]
-    touching = depth > 0.0
-    count = np.count_nonzero(touching)
-    if not count:
-        return
-    if 2 * count < depth.size:
-        i = np.flatnonzero(touching)
-        depth, touching, at = depth[i], touching[i], i + s.start
-    else:
-        at = s
-    fx, fy, fz = wheel_contact(depth, x[ROVER_VX, at], x[ROVER_VY, at], x[ROVER_VZ, at], touching, at, k)
-    inv_mr = k.inv_rover_mass[at]
-    out[9, at] += fx * inv_mr
-    out[10, at] += fy * inv_mr
-    out[11, at] += fz * inv_mr
-
-
-def _stack_contact(x, out, inv_m, a: slice, k: CaseConstants) -> None:
-    """A stack landed without separating stands on the rover's wheels (dynamics.attached)."""
-    depth = (k.ground_z0[a] + k.grad_x[a] * x[DS_X, a] + k.grad_y[a] * x[DS_Y, a] - x[DS_Z, a]
-             + k.deck_height[a]) * k.cos_slope[a]
-    touching = depth > 0.0
-    if not touching.any():
-        return
-    fx, fy, fz = wheel_contact(depth, x[DS_VX, a], x[DS_VY, a], x[DS_VZ, a], touching, a, k)
-    inv = inv_m[a]
-    out[3, a] += fx * inv
-    out[4, a] += fy * inv
-    out[5, a] += fz * inv
-
-
-def wheel_contact(depth, vx, vy, vz, touching, i, k: CaseConstants):
-    """dynamics.wheel_contact for the cases at positions (or slice) i: the force where they touch
-    (depth > 0), 0.0 elsewhere (adding it changes nothing)."""
-    nx, ny, nz = k.normal_x[i], k.normal_y[i], k.cos_slope[i]
+@njit(cache=True)
+def _wheel_contact(depth, vx, vy, vz, c):
+    """dynamics.wheel_contact: the terrain's force on the wheels at penetration depth > 0."""
+    nz = c.cos_slope
+    nx, ny = -c.grad_x * nz, -c.grad_y * nz
     vn = nx * vx + ny * vy + nz * vz
-    normal = k.ground_k[i] * depth - k.ground_c[i] * vn
-    pushes = touching & (normal > 0.0)   # rebounding faster than the spring extends: the ground does not pull
+    normal = c.ground_k * depth - c.ground_c * vn
+    if normal <= 0.0:  # rebounding faster than the spring extends: the ground does not pull
+        return 0.0, 0.0, 0.0
     tx, ty, tz = vx - vn * nx, vy - vn * ny, vz - vn * nz
-    speed = np.sqrt(tx * tx + ty * ty + tz * tz)
-    mu, inv_slip = k.friction_mu[i], k.inv_slip_vel[i]
-    sliding = speed > 1e-9
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = only_where(sliding, mu * normal * np.tanh(speed * inv_slip) / speed, mu * normal * inv_slip)
-    return (only_where(pushes, normal * nx - scale * tx, 0.0), only_where(pushes, normal * ny - scale * ty, 0.0),
-            only_where(pushes, normal * nz - scale * tz, 0.0))
+    speed = math.sqrt(tx * tx + ty * ty + tz * tz)
+    if speed > 1e-9:
+        scale = c.friction_mu * normal * math.tanh(speed * c.inv_slip_vel) / speed
+    else:  # tanh(s / v_s) / s -> 1 / v_s
+        scale = c.friction_mu * normal * c.inv_slip_vel
+    return normal * nx - scale * tx, normal * ny - scale * ty, normal * nz - scale * tz
 
 
-class Rk4Buffers:
-    """The arrays one RK4 step works in, kept between substeps: fresh (13, N) arrays every
-    substep cost more in page faults than the arithmetic done in them. The step's result is
-    written into `spare`, and the state it replaced becomes the next spare."""
-
-    def __init__(self, n: int) -> None:
-        self.k1, self.k2, self.k3, self.k4, self.y, self.spare = (np.zeros((ROWS, n)) for _ in range(6))
-
-
-def rk4(x: np.ndarray, dt: float, f0, f_mid, f1, wind_x, wind_y, m: Modes, k: CaseConstants,
-        b: Rk4Buffers) -> np.ndarray:
-    """integrator.rk4_forced over the (13, N) state, with the scalar's operations (an IEEE sum or
-    product does not depend on its operands' order), into b.spare; x becomes the new spare.
-    The DS rows are stepped for every case, the other rows for the separated ones only
-    (attached cases keep them)."""
-    half = 0.5 * dt
-    parts = [(slice(0, 6), slice(None))]
-    if m.separated.start < m.separated.stop:
-        parts.append((slice(6, ROWS), m.separated))
-    k1, k2, k3, k4, y, new = b.k1, b.k2, b.k3, b.k4, b.y, b.spare
-
-    def stage(k_prev, h):
-        for part in parts:
-            np.multiply(k_prev[part], h, out=y[part])
-            y[part] += x[part]
-        return y
-
-    derivative(x, f0, wind_x, wind_y, m, k, k1)
-    derivative(stage(k1, half), f_mid, wind_x, wind_y, m, k, k2)
-    derivative(stage(k2, half), f_mid, wind_x, wind_y, m, k, k3)
-    derivative(stage(k3, dt), f1, wind_x, wind_y, m, k, k4)
-    sixth = dt / 6.0
-    for part in parts:
-        out = new[part]
-        np.add(k2[part], k3[part], out=out)
-        out *= 2.0
-        out += k1[part]
-        out += k4[part]
-        out *= sixth
-        out += x[part]
-    if m.attached.start < m.attached.stop:
-        new[6:, m.attached] = x[6:, m.attached]
-    b.spare = x
-    return new
+@njit(cache=True)
+def _first_contact(m, before, f0, wind_x, wind_y, wheel, lift, c):
+    """model.py's _first_contact: the rover's velocity at the instant its wheel point reached the
+    terrain plane, extrapolated at constant acceleration from the contact-free state before the
+    substep, along the terrain normal."""
+    accel = _derivative(m, before, f0, wind_x, wind_y, c)
+    nz = c.cos_slope
+    nx, ny = -c.grad_x * nz, -c.grad_y * nz
+    px, py, pz = before[wheel], before[wheel + 1], before[wheel + 2] - lift
+    vx, vy, vz = before[wheel + 3], before[wheel + 4], before[wheel + 5]
+    ax, ay, az = accel[wheel + 3], accel[wheel + 4], accel[wheel + 5]
+    gap = (pz - c.ground_z0 - c.grad_x * px - c.grad_y * py) * nz  # > 0: above the plane
+    # sum() over the three products, as model.py forms it (Python's sum starts from 0)
+    vn = 0.0 + nx * vx + ny * vy + nz * vz
+    an = 0.0 + nx * ax + ny * ay + nz * az
+    # First root of gap + vn s + an s^2 / 2 = 0, in the cancellation-free form.
+    disc = vn * vn - 2.0 * an * gap
+    denom = -vn + math.sqrt(disc) if disc >= 0.0 else 0.0
+    s = 2.0 * gap / denom if denom > 0.0 and gap > 0.0 else 0.0
+    s = min(s, c.dt)
+    return vx + ax * s, vy + ay * s, vz + az * s

@@ -79,9 +79,6 @@ def fly_batch(params: Sequence[PlantParams], initial: Sequence[InitialConditions
         judge.observe(plant, throttle, controller.td_time_us != icd.TD_NOT_DECLARED)
         discretes = controller.discretes
         plant.apply(throttle, tilt_x, tilt_y, (discretes & _SEPARATE) != 0, (discretes & _CUT_BRIDLES) != 0)
-        order = plant.mode_order()
-        if order is not None:        # a mode changed: keep each mode a slice (plant/batch_physics.py)
-            _keep(plant, controller, order)
         plant.advance(max(0.0, frame * dt - plant.t))
         if not plant.alive.all():
             _judge(plant, judge, landings, plant.case[~plant.alive])
