@@ -21,9 +21,12 @@ land: setup
 	$(BIN)/hil land
 
 # The fuzz smoke run comes first so that pytest's summary is the last line of the output.
+# Tests that fly against the wall clock (marked realtime) run alone, after the others have run
+# on two cores (pytest-xdist, a test file per worker): a loaded machine would make them late.
 test: setup
 	$(MAKE) --no-print-directory fuzz-smoke
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not realtime"
+	$(BIN)/python -m pytest -m realtime
 
 # A short libFuzzer run of the firmware's Modbus parser (needs clang with libFuzzer).
 fuzz-smoke:

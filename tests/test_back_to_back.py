@@ -98,6 +98,7 @@ def test_shipped_scenario_flies_back_to_back(flown, name):
     assert b.identity["device_kind_name"] == "SIL" and a.identity["device_kind_name"] == "REFERENCE"
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("name", REALTIME_SCENARIOS)
 def test_a_real_time_fault_scenario_meets_its_expectation_on_the_sil(sessions, name):
     """A scenario that tests the device's watchdog runs in real time, where two flights are not

@@ -80,6 +80,7 @@ def test_a_link_that_stays_bad_ends_the_run_inconclusive(tmp_path):
     assert (tmp_path / "run/telemetry.csv").read_text().count("\n") == 1 + 297
 
 
+@pytest.mark.realtime
 def test_real_time_misses_are_counted_and_the_landing_goes_on(tmp_path, short_landing, realtime_criteria):
     """Misses hold the last command a period longer, so commands get old: judged with a command-age
     limit those misses allow (at the default 60 ms the run is INCONCLUSIVE: the link made them old)."""

@@ -198,8 +198,9 @@ def test_a_sil_in_stdio_mode_keeps_stdin_for_modbus():
     """--stdio: stdin is the Modbus line, never a control channel (the line is not answered)."""
     import subprocess
 
+    from hil.devices.process import build_firmware
     from hil.link.rtu_frame import with_crc
-    subprocess.run(["make", "-s", "-C", str(ROOT / "firmware"), "host"], check=True, capture_output=True)
+    build_firmware(ROOT / "firmware", ["host"])
     request = with_crc(bytes([1, 3, icd.IDENTITY.base >> 8, icd.IDENTITY.base & 0xFF, 0, 1]))
     done = subprocess.run([SIL, "--stdio"], input=b"step-delay-us 5\n" + request, capture_output=True, timeout=10)
     assert b"control:" not in done.stdout and done.stdout.endswith(with_crc(bytes([1, 3, 2, 0, icd.ICD_VERSION])))

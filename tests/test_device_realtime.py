@@ -29,7 +29,7 @@ MASK = contract.MASK
 
 # -- clocks and periods ---------------------------------------------------------------------------
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.realtime]
 
 
 def test_period_is_the_float32_rounding_the_firmware_does():

@@ -13,6 +13,7 @@ import pytest
 
 from hil.api import land
 from hil.compare import Tolerances, compare_runs
+from hil.devices.process import build_firmware
 from hil.rig import Rig, load_rig
 from plant.scenario import load_scenario
 from tests.conftest import ROOT
@@ -57,10 +58,18 @@ def test_stm32_in_qemu_lands_back_to_back_with_the_reference(reference, tmp_path
     _fly_and_compare("emu-stm32.toml", reference, tmp_path, "STM32")
 
 
+def avr_build(baud: int) -> str:
+    """The build folder (under firmware/) of the Uno image at a baud rate other than the rigs':
+    its own, so that it never replaces the image another test is about to fly."""
+    return f"build/baud-{baud}"
+
+
 @needs_avr
 def test_uno_at_one_megabaud_lands(reference, tmp_path):
     rig = (ROOT / "rigs/emu-uno.toml").read_text().replace('"../firmware"', f'"{ROOT / "firmware"}"')
-    rig = rig.replace('"BOARD=uno"', '"BOARD=uno", "BAUD=1000000"').replace("baudrate = 115200", "baudrate = 1000000")
+    rig = rig.replace('"BOARD=uno"', f'"BOARD=uno", "BAUD=1000000", "BUILD={avr_build(1000000)}"')
+    rig = rig.replace("{firmware}/build/", f"{{firmware}}/{avr_build(1000000)}/")   # its runner and image
+    rig = rig.replace("baudrate = 115200", "baudrate = 1000000")
     path = tmp_path / "emu-uno-1M.toml"
     path.write_text(rig)
     result = land(load_scenario("nominal"), rig=load_rig(path), out=tmp_path / "run")
@@ -70,9 +79,8 @@ def test_uno_at_one_megabaud_lands(reference, tmp_path):
 @needs_avr
 @pytest.mark.parametrize("baud", [115200, 1000000])
 def test_uno_image_leaves_a_quarter_of_its_ram_free(baud):
-    subprocess.run(["make", "-s", "-C", str(ROOT / "firmware"), "avr", "BOARD=uno", f"BAUD={baud}"], check=True,
-                   capture_output=True)
-    out = subprocess.run(["avr-size", "-A", str(ROOT / "firmware/build/avr-uno/skycrane.elf")],
+    build_firmware(ROOT / "firmware", ["avr", "BOARD=uno", f"BAUD={baud}", f"BUILD={avr_build(baud)}"])
+    out = subprocess.run(["avr-size", "-A", str(ROOT / "firmware" / avr_build(baud) / "avr-uno/skycrane.elf")],
                          capture_output=True, text=True, check=True).stdout
     sections = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\.(\w+)\s+(\d+)", out, re.M)}
     static_ram = sections.get("data", 0) + sections.get("bss", 0)

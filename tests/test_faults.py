@@ -296,6 +296,7 @@ def test_run_and_cli_take_a_faults_file_and_one_offs(tmp_path):
 
 # -- expectations: the LINK_LOST safe state -------------------------------------------------------
 
+@pytest.mark.realtime
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("watchdog_s, entered", [(0.25, True), (0.8, True), (0.0, False)])
 def test_the_safe_state_expectation_passes_a_watchdog_in_time_and_fails_a_late_or_missing_one(watchdog_s, entered):
@@ -363,6 +364,7 @@ def test_a_board_reset_restarts_the_sil_mid_flight_and_it_resumes(tmp_path):
     assert len(restarted) == 1 and steps[restarted[0] + 1] == 1
 
 
+@pytest.mark.realtime
 @pytest.mark.timeout(180)
 def test_a_slowed_device_step_fails_the_timing_criteria_in_real_time(tmp_path):
     """device.slow on the loopback device in real time: from 1 s on, every control step takes at

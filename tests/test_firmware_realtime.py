@@ -23,6 +23,8 @@ from hil.link.rtu_client import RtuClient
 from hil.rig import load_rig
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.realtime     # the firmware's own timer against the wall clock
+
 HAVE_SIL = shutil.which("make") is not None and shutil.which("gcc") is not None
 HAVE_AVR = all(shutil.which(t) for t in ("avr-gcc", "avr-size", "make", "simavr"))
 HAVE_STM32 = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm", "make"))

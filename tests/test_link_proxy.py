@@ -408,6 +408,7 @@ def round_trips(exchanges: Exchanges, n: int) -> list[float]:
     return times
 
 
+@pytest.mark.realtime
 def test_delay_shifts_the_round_trip_by_the_delay(through_proxy):
     proxy, _, exchanges = through_proxy(["reply:delay=80ms:at=4"], timeout_s=0.5)
     times = round_trips(exchanges, 6)
@@ -416,6 +417,7 @@ def test_delay_shifts_the_round_trip_by_the_delay(through_proxy):
     assert proxy.counters().reply.delayed == 1
 
 
+@pytest.mark.realtime
 def test_every_request_delayed(through_proxy):
     proxy, _, exchanges = through_proxy(["request:delay=40ms:every"], timeout_s=0.5)
     times = round_trips(exchanges, 5)

@@ -202,6 +202,7 @@ def test_the_example_file_runs_as_a_user_would_run_it(tmp_path):
     assert suite.get("failures") == "0" and suite.get("errors") == "0"
 
 
+@pytest.mark.realtime
 def test_ctrl_c_keeps_the_run_folders_and_the_partial_report(pytester):
     pytester.makepyfile(test_user="""
 def test_quick(land):

@@ -16,7 +16,7 @@ from hil.timing import CommandTiming, attribution, clock_fit, stats
 from hil.verdict import invalid_reason, judge, load_criteria
 from tests.conftest import write_rig
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.realtime]
 
 
 def _pace(pacer, steps, dt, stall_at=None, stall_s=0.0):

@@ -36,7 +36,7 @@ from hil.timing import TimingRecorder
 from plant.model import Plant
 from tests.conftest import REALTIME_MAX_OVERRUNS, ROOT
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.realtime]
 HAVE_SIL = shutil.which("make") is not None and shutil.which("gcc") is not None
 HAVE_STM32 = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm", "make"))
 needs_sil = pytest.mark.skipif(not HAVE_SIL, reason="needs make and gcc")

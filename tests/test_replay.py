@@ -82,6 +82,7 @@ def test_one_config_value_changed_differs_at_the_first_cycle_it_can_act_on(loopb
     assert report["config_overrides"] == {"cut_delay_s": 0.3}
 
 
+@pytest.mark.realtime
 def test_a_real_time_recording_replays_on_the_device_clock(tmp_path, capsys):
     """A real-time run's controller stepped on its own clock; rebuilt from the command block's
     ticks, a lockstep replay gives the same answers, touchdown time included."""
