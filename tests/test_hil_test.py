@@ -5,7 +5,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from hil.api import land
 from hil.requirements import load_requirements
+from hil.run import NO_FILES
+from hil.suite.test_acceptance import check_state_machine
 from tests.conftest import HIL, ROOT
 from tests.test_requirements import read_matrix
 
@@ -39,7 +42,8 @@ def test_the_shipped_suite_passes_on_the_in_process_rig_with_junit_and_a_report(
     statuses = [rows[rid][0]["status"] for rid in rows]
     assert statuses == sorted(statuses, key=["no test", "failed", "not verified", "verified"].index)
     assert len(rows) == len(load_requirements(ROOT / "docs/requirements.toml"))
-    for rid in ("CTRL-TD-001", "CTRL-TD-002", "CTRL-TD-003", "CTRL-TD-004", "CTRL-ENV-001", "TB-VERDICT-003"):
+    for rid in ("CTRL-TD-001", "CTRL-TD-002", "CTRL-TD-003", "CTRL-TD-004", "CTRL-ENV-001", "TB-VERDICT-003",
+                "CTRL-SM-001", "CTRL-SM-002"):
         assert rows[rid][0]["status"] == "verified" and all(r["rig"] == "mil" for r in rows[rid]), rows[rid]
     assert any("test_scenario_lands_as_the_catalogue_expects[nominal-seed1]" in r["test"] for r in rows["CTRL-TD-001"])
     assert "requirements verified by a passing test on rig mil" in proc.stdout
@@ -52,3 +56,16 @@ def test_a_bad_rig_is_one_line_exit_2_before_pytest_starts(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert "rig file not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_state_machine_check_fails_a_controller_that_lowers_too_fast_or_skips_a_state():
+    """The suite's CTRL-SM-001 check (hil/suite/test_acceptance.py) can fail: it passes the
+    reference controller and refuses one lowering at 1.0 m/s and one that never arms touchdown
+    detection."""
+    check_state_machine(land("nominal", rig="mil", outputs=NO_FILES).record)
+    with pytest.raises(AssertionError, match="lowered the rover at 0.9"):
+        check_state_machine(land("nominal", rig="mil", outputs=NO_FILES, controller={"v_cv_mps": 1.0}).record)
+    with pytest.raises(AssertionError) as caught:
+        check_state_machine(land("nominal", rig="mil", outputs=NO_FILES, controller={"td_enable": 0}).record)
+    assert str(caught.value).splitlines()[0] == \
+        "the controller went through STANDBY -> POWERED_DESCENT -> CONSTANT_VELOCITY -> SKY_CRANE"

@@ -10,8 +10,10 @@ Each test names the requirements (docs/requirements.toml) it verifies: a landing
 the criteria it is judged on and its scenario's `requirements`.
 """
 
+import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from hil.devices import device_for
@@ -72,6 +74,39 @@ def test_scenario_lands_as_the_catalogue_expects(land, hil_rig, scenario_seed):
     land(name, seed=seed, expect=scenario.expected_verdict)
 
 
+# The controller's states in the order docs/controller.md gives them (CTRL-SM-001), and the
+# rate it lowers the rover at from CONSTANT_VELOCITY to the cut.
+STATE_ORDER = ["STANDBY", "POWERED_DESCENT", "CONSTANT_VELOCITY", "SKY_CRANE", "TOUCHDOWN_ARMED", "TOUCHDOWN",
+               "FLYAWAY", "ENGINES_OFF"]
+LOWERING_STATES = ["SKY_CRANE", "TOUCHDOWN_ARMED"]
+LOWERING_MPS = 0.75
+# The descent stage swings on the bridles while it lowers the rover (0.3-1.1 m/s on nominal):
+# its mean over the lowering is what the controller holds.
+LOWERING_TOLERANCE_MPS = 0.1
+
+
+def visited_states(record) -> list[str]:
+    """The controller's states in the order it entered them (from the landing's record)."""
+    states = list(record["state_name"])
+    return [state for i, state in enumerate(states) if i == 0 or state != states[i - 1]]
+
+
+def check_state_machine(record) -> None:
+    """CTRL-SM-001 on one landing's record: every state in order, and the lowering at 0.75 m/s."""
+    visited = visited_states(record)
+    assert visited == STATE_ORDER, f"the controller went through {' -> '.join(visited)}"
+    lowering = np.isin(record["state_name"], LOWERING_STATES)
+    mean = -float(np.mean(record["truth_ds_vz"][lowering]))
+    assert abs(mean - LOWERING_MPS) <= LOWERING_TOLERANCE_MPS, \
+        f"the descent stage lowered the rover at {mean:.3f} m/s on average, not {LOWERING_MPS} +/- {LOWERING_TOLERANCE_MPS}"
+
+
+@pytest.mark.requirement("CTRL-SM-001")
+def test_the_controller_goes_through_its_states_in_order_and_lowers_at_0_75_mps(land):
+    result = land("nominal")
+    check_state_machine(result.record)
+
+
 # A broken controller, written through the config registers, and the criteria it must fail.
 BROKEN = {
     "no-touchdown-detection": ({"td_enable": 0}, {"td_latency_s"}),
@@ -79,15 +114,24 @@ BROKEN = {
     "cut-before-contact": ({"td_arm_delay_s": 0.0, "td_drop_frac": 0.0, "td_persist_s": 0.0, "cut_delay_s": 0.0},
                            {"cut_before_contact"}),
 }
+# Where a breakage must leave the controller, and the requirement that says so: with touchdown
+# detection off it stays in SKY_CRANE and never cuts (CTRL-SM-002).
+LAST_STATE = {"no-touchdown-detection": ("SKY_CRANE", "CTRL-SM-002")}
 
 
 @pytest.mark.requirement("TB-VERDICT-003", "CTRL-CFG-003")
-@pytest.mark.parametrize("breakage", sorted(BROKEN))
+@pytest.mark.parametrize("breakage", [pytest.param(name, marks=[pytest.mark.requirement(LAST_STATE[name][1])]
+                                                   if name in LAST_STATE else []) for name in sorted(BROKEN)])
 def test_the_harness_fails_a_broken_controller_on_this_rig(land, breakage):
     config, must_fail = BROKEN[breakage]
     result = land("nominal", controller=config, expect="FAIL")
     failed = {row["metric"] for row in result.failed_criteria()}
     assert must_fail <= failed, f"{breakage}: expected {sorted(must_fail)} among the failed criteria, got {sorted(failed)}"
+    if breakage in LAST_STATE:
+        last, _ = LAST_STATE[breakage]
+        visited = visited_states(result.record)
+        assert visited[-1] == last, f"{breakage}: the controller went through {' -> '.join(visited)}"
+        assert math.isnan(result.metrics["cut_time_s"]), f"{breakage}: the bridles were cut"
 
 
 @pytest.mark.requirement("CTRL-RT-001", "TB-VERDICT-005")
