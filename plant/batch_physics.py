@@ -13,15 +13,15 @@ over arrays each one streams every case's numbers through memory, here they stay
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
 from numba import njit
 
 from plant import actuators, dynamics
-from plant.dynamics import ATTACHED, FREE, HANGING
+from plant.dynamics import ATTACHED, HANGING
 from plant.params import PlantParams
 
 # Rows of the (13, N) mechanical state, as dynamics.STATE_NAMES' first 13.
@@ -75,27 +75,19 @@ class CaseConstants:
     burn_full: np.ndarray
     tilt_half: np.ndarray
     tilt_full: np.ndarray
-    # products the scalar code forms first in every use, so precomputing them changes no bit
-    drag_ds_rho: np.ndarray     # drag_ds * density
-    drag_rover_rho: np.ndarray  # drag_rover * density
-    drag_stack_rho: np.ndarray  # drag_stack * density
-    normal_x: np.ndarray        # -grad_x * cos_slope: the terrain normal as wheel_contact forms it
+    # the terrain normal as wheel_contact forms it (the batch radar's beams meet the plane along it)
+    normal_x: np.ndarray        # -grad_x * cos_slope
     normal_y: np.ndarray
 
     @classmethod
     def of(cls, params: Sequence[PlantParams]) -> CaseConstants:
         rows = [dynamics.constants(p) + actuators.actuator_constants(p) for p in params]
-        names = dynamics.Constants._fields + actuators.ActuatorConstants._fields
-        columns = {name: np.array(col, dtype=float) for name, col in zip(names, zip(*rows))}
-        c = columns
-        return cls(**columns, drag_ds_rho=c["drag_ds"] * c["density"], drag_rover_rho=c["drag_rover"] * c["density"],
-                   drag_stack_rho=c["drag_stack"] * c["density"], normal_x=-c["grad_x"] * c["cos_slope"],
-                   normal_y=-c["grad_y"] * c["cos_slope"])
+        columns = {name: np.array(col, dtype=float) for name, col in zip(TABLE, zip(*rows))}
+        return cls(**columns, normal_x=-columns["grad_x"] * columns["cos_slope"],
+                   normal_y=-columns["grad_y"] * columns["cos_slope"])
 
     def take(self, index: np.ndarray) -> CaseConstants:
         return CaseConstants(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
-
-
 
     def table(self) -> np.ndarray:
         """The constants advance_cases() reads: one record per case, a field per TABLE name."""

@@ -97,8 +97,9 @@ def check_state_machine(record) -> None:
     assert visited == STATE_ORDER, f"the controller went through {' -> '.join(visited)}"
     lowering = np.isin(record["state_name"], LOWERING_STATES)
     mean = -float(np.mean(record["truth_ds_vz"][lowering]))
-    assert abs(mean - LOWERING_MPS) <= LOWERING_TOLERANCE_MPS, \
-        f"the descent stage lowered the rover at {mean:.3f} m/s on average, not {LOWERING_MPS} +/- {LOWERING_TOLERANCE_MPS}"
+    assert abs(mean - LOWERING_MPS) <= LOWERING_TOLERANCE_MPS, (
+        f"the descent stage lowered the rover at {mean:.3f} m/s on average, "
+        f"not {LOWERING_MPS} +/- {LOWERING_TOLERANCE_MPS}")
 
 
 @pytest.mark.requirement("CTRL-SM-001")
