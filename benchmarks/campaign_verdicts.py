@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from hil.campaign import fly_campaign
+from hil.errors import HilError
 from plant.scenario import list_scenarios, load_scenario
 
 
@@ -38,9 +40,12 @@ def main() -> None:
           f"(target {args.target:g}) | worst rover vz at contact (m/s) | wall (min) |")
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
     for name in args.scenario or dispersed_scenarios():
-        result = fly_campaign(name, runs=args.runs, rig=args.rig, workers=args.workers, target=args.target,
-                              confidence=args.confidence, out=Path(args.out) / name, quiet=True,
-                              engine=args.engine)
+        try:
+            result = fly_campaign(name, runs=args.runs, rig=args.rig, workers=args.workers, target=args.target,
+                                  confidence=args.confidence, out=Path(args.out) / name, quiet=True,
+                                  engine=args.engine)
+        except HilError as exc:       # e.g. an --out that holds an earlier run: one line, as hil says it
+            sys.exit(f"campaign_verdicts: error: {exc}")
         s = result.summary
         worst = s["metrics"].get("rover_vz_at_contact_mps", {}).get("max", float("nan"))
         print(f"| {name} | {s['flown']} | {s['passes']} | {s['failures']} | {s['invalid']} | "
