@@ -33,8 +33,8 @@ from plant.batch_physics import (
     ROVER_Y,
     ROVER_Z,
     ROWS,
-    CaseConstants,
     advance_cases,
+    case_constants,
 )
 from plant.batch_sensors import BatchImu, BatchRadar, BatchWind, shared_value
 from plant.dynamics import ATTACHED, FREE, HANGING
@@ -60,8 +60,7 @@ class BatchPlant:
         self.hz = float(shared_value([p.substep_hz for p in params], "substep_hz"))
         self.dead_steps = round(shared_value([p.engine.dead_time_s for p in params], "engine.dead_time_s") * self.hz)
         self.case = np.arange(n)                 # which case each array element is
-        self.k = CaseConstants.of(params)
-        self.table = self.k.table()
+        self.k = case_constants(params)
         self.dt = 1.0 / self.hz
         self.steps = 0
         self.t = 0.0
@@ -92,7 +91,7 @@ class BatchPlant:
         self.radar = BatchRadar([Radar(p.radar, self.hz, terrain(p.terrain), s[noise.RADAR_NOISE],
                                        s[noise.RADAR_EVENTS]) for p, s in zip(params, streams)], streams)
         self.imu = BatchImu([Imu(p.imu, g, s[noise.IMU], 0.0, (0.0, 0.0, 0.0))
-                             for p, g, s in zip(params, self.k.gravity, streams)], streams, self.x[3:6])
+                             for p, g, s in zip(params, self.k["gravity"], streams)], streams, self.x[3:6])
         self._next_radar = 0
         self._next_wind = self.wind.every if self.wind.any_gusty else NEVER
         # what every case ends with, by case index
@@ -130,7 +129,7 @@ class BatchPlant:
         """dynamics.mirror_rover for these cases: the rover where the rigid attachment holds it."""
         x = self.x
         x[ROVER_X, where], x[ROVER_Y, where] = x[DS_X, where], x[DS_Y, where]
-        x[ROVER_Z, where] = x[DS_Z, where] - self.k.deck_height[where]
+        x[ROVER_Z, where] = x[DS_Z, where] - self.k["deck_height"][where]
         x[9:12, where] = x[3:6, where]
 
     def _record(self, name: str, where: np.ndarray, t: float | None = None) -> None:
@@ -166,9 +165,8 @@ class BatchPlant:
         n = self.case.size
         event_step = np.full((4, n), NO_EVENT, dtype=np.int64)
         wind_x, wind_y = self.wind.velocity
-        was_alive = self.alive.copy()
         advance_cases(self.x, self.act, self.throttle_cmd, self.tilt_x_cmd, self.tilt_y_cmd, self.mode, self.alive,
-                      self.watch, wind_x, wind_y, self.table, stop, self.steps, event_step, self.case, self.contact_v)
+                      self.watch, wind_x, wind_y, self.k, stop, self.steps, event_step, self.case, self.contact_v)
         self.steps = stop
         self.t = self.steps / self.hz
         for row, name in ((PROPELLANT_OUT, "propellant_out"), (BRIDLES_FULL, "bridles_full"), (CONTACT, "contact"),
@@ -176,7 +174,7 @@ class BatchPlant:
             happened = event_step[row] != NO_EVENT
             if happened.any():
                 self.events[name][self.case[happened]] = event_step[row, happened] / self.hz
-        down = was_alive & ~self.alive
+        down = event_step[DS_GROUND] != NO_EVENT
         if down.any():
             self._freeze(down)
 
@@ -211,8 +209,7 @@ class BatchPlant:
     def keep(self, index: np.ndarray) -> None:
         """Keep only the cases at these positions (finished ones dropped)."""
         self.case = self.case[index]
-        self.k = self.k.take(index)
-        self.table = self.table[index]
+        self.k = self.k[index]
         self.x = self.x[:, index]
         self.act = self.act[:, index]
         self.watch = self.watch[:, index]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
 
 import numpy as np
 from numba import njit
@@ -31,75 +30,18 @@ LENGTH = 12
 ROWS = 13
 
 
-@dataclass
-class CaseConstants:
-    """dynamics.Constants and actuators.ActuatorConstants of every case, one array per field,
-    made by those very functions (so the derived numbers are the scalar plant's)."""
-
-    gravity: np.ndarray
-    deck_height: np.ndarray
-    inv_rover_mass: np.ndarray
-    drag_ds: np.ndarray
-    drag_rover: np.ndarray
-    drag_stack: np.ndarray
-    density: np.ndarray
-    datum: np.ndarray
-    inv_scale_height: np.ndarray
-    bridle_k: np.ndarray
-    bridle_c: np.ndarray
-    inv_spool_c: np.ndarray
-    payout_max: np.ndarray
-    length_max: np.ndarray
-    ground_z0: np.ndarray
-    grad_x: np.ndarray
-    grad_y: np.ndarray
-    cos_slope: np.ndarray
-    ground_k: np.ndarray
-    ground_c: np.ndarray
-    friction_mu: np.ndarray
-    inv_slip_vel: np.ndarray
-    full_thrust: np.ndarray
-    inv_tau_engine: np.ndarray
-    tau_engine: np.ndarray
-    inv_tau_tilt: np.ndarray
-    tau_tilt: np.ndarray
-    max_rate: np.ndarray
-    linear_zone: np.ndarray
-    burn_rate: np.ndarray
-    dry_mass: np.ndarray
-    rover_mass: np.ndarray
-    dt: np.ndarray
-    eta_half: np.ndarray
-    eta_full: np.ndarray
-    burn_half: np.ndarray
-    burn_full: np.ndarray
-    tilt_half: np.ndarray
-    tilt_full: np.ndarray
-    # the terrain normal as wheel_contact forms it (the batch radar's beams meet the plane along it)
-    normal_x: np.ndarray        # -grad_x * cos_slope
-    normal_y: np.ndarray
-
-    @classmethod
-    def of(cls, params: Sequence[PlantParams]) -> CaseConstants:
-        rows = [dynamics.constants(p) + actuators.actuator_constants(p) for p in params]
-        columns = {name: np.array(col, dtype=float) for name, col in zip(TABLE, zip(*rows))}
-        return cls(**columns, normal_x=-columns["grad_x"] * columns["cos_slope"],
-                   normal_y=-columns["grad_y"] * columns["cos_slope"])
-
-    def take(self, index: np.ndarray) -> CaseConstants:
-        return CaseConstants(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
-
-    def table(self) -> np.ndarray:
-        """The constants advance_cases() reads: one record per case, a field per TABLE name."""
-        table = np.empty(self.gravity.size, dtype=TABLE_DTYPE)
-        for name in TABLE:
-            table[name] = getattr(self, name)
-        return table
+# The constants of every case: one record per case, a field per name of dynamics.Constants and
+# actuators.ActuatorConstants, made by those very functions (so the derived numbers are the
+# scalar plant's). advance_cases() reads a case's record; the sensors read a field over all cases.
+CONSTANTS = dynamics.Constants._fields + actuators.ActuatorConstants._fields
+CONSTANTS_DTYPE = np.dtype([(name, np.float64) for name in CONSTANTS])
 
 
-# The fields of CaseConstants.table(): dynamics.Constants, then actuators.ActuatorConstants.
-TABLE = dynamics.Constants._fields + actuators.ActuatorConstants._fields
-TABLE_DTYPE = np.dtype([(name, np.float64) for name in TABLE])
+def case_constants(params: Sequence[PlantParams]) -> np.ndarray:
+    """The constants of these cases, as a structured array of CONSTANTS_DTYPE."""
+    return np.array([tuple(dynamics.constants(p) + actuators.actuator_constants(p)) for p in params],
+                    dtype=CONSTANTS_DTYPE)
+
 
 # advance_cases()' event rows: the substep count at which each happened to a case, NO_EVENT if not.
 PROPELLANT_OUT, BRIDLES_FULL, CONTACT, DS_GROUND = range(4)
@@ -112,19 +54,19 @@ NO_EVENT = -1
 
 
 @njit(cache=True)
-def advance_cases(x, act, throttle_cmd, tilt_x_cmd, tilt_y_cmd, mode, alive, watch, wind_x, wind_y, table,
+def advance_cases(x, act, throttle_cmd, tilt_x_cmd, tilt_y_cmd, mode, alive, watch, wind_x, wind_y, constants,
                   stop_steps, steps, event_step, case, contact_v):
     """model.py's _run for every alive case: substeps from count `steps` to `stop_steps` with its
     commands, mode and wind held. x (13, N) and act (4, N) are advanced in place; watch (3, N)
     says which events a case still waits for (propellant out, bridles full, first contact).
     event_step (4, N) receives the substep count of each event (NO_EVENT: none), contact_v (3, cases)
     the rover's velocity at first contact, in the column of the case (case[j]) of array position j.
-    A case whose descent stage reaches the ground stops there (its x stays at that substep) and
-    alive[j] becomes False."""
+    A case whose descent stage reaches the ground stops there (its x stays at that substep; its
+    DS_GROUND event says so). Cases not alive are left as they are."""
     for j in range(x.shape[1]):
         if not alive[j]:
             continue
-        c = table[j]
+        c = constants[j]
         m = mode[j]
         xs = (x[0, j], x[1, j], x[2, j], x[3, j], x[4, j], x[5, j], x[6, j], x[7, j], x[8, j], x[9, j], x[10, j],
               x[11, j], x[12, j])
@@ -181,7 +123,6 @@ def advance_cases(x, act, throttle_cmd, tilt_x_cmd, tilt_y_cmd, mode, alive, wat
                 contact_v[0, case[j]], contact_v[1, case[j]], contact_v[2, case[j]] = v
             if xs[2] - c.ground_z0 - c.grad_x * xs[0] - c.grad_y * xs[1] <= 0.0:
                 event_step[DS_GROUND, j] = s
-                alive[j] = False
                 break
             f0 = f1
         for i in range(13):

@@ -126,7 +126,7 @@ class BatchRadar:
         """Radar.measure for every case, from the (13, N) state x."""
         n = self._normals.next()
         u = self._uniforms.next()
-        height = x[2] - (k.ground_z0 + k.grad_x * x[0] + k.grad_y * x[1])
+        height = x[2] - (k["ground_z0"] + k["grad_x"] * x[0] + k["grad_y"] * x[1])
         dusty = thrusting & (height < self.dust_altitude)
         altitude, solved = self._altitude(x, tilt_x, tilt_y, n[:, 3:6], k)
         p_drop = self.dropout + np.where(dusty, self.dust_dropout, 0.0)
@@ -154,9 +154,9 @@ class BatchRadar:
 
     def _altitude(self, x, tilt_x, tilt_y, range_noise, k):
         """Radar._altitude per case: (altitude, solved); altitude is meaningless where not solved."""
-        nz = k.cos_slope
-        nx, ny = k.normal_x, k.normal_y
-        above = (x[2] - (k.ground_z0 + k.grad_x * x[0] + k.grad_y * x[1])) * nz
+        nz = k["cos_slope"]
+        nx, ny = -k["grad_x"] * nz, -k["grad_y"] * nz        # the terrain normal, as wheel_contact forms it
+        above = (x[2] - (k["ground_z0"] + k["grad_x"] * x[0] + k["grad_y"] * x[1])) * nz
         solved = above > 0.0
         a, b = np.tan(tilt_x), np.tan(tilt_y)
         sin_beta = b / np.sqrt(1.0 + a * a + b * b)
